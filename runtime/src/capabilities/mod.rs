@@ -1,0 +1,209 @@
+//! Everything a guest can reach: one module per host capability (log, state,
+//! connections, config, context, invoke, outbound HTTP, stdio), the [`Capabilities`]
+//! bundle an embedder supplies per execution, and the per-store [`HostContext`].
+//!
+//! Each capability is a small trait so the host can plug SQLite or PostgreSQL in and
+//! tests can use the in-memory implementations found next to the traits.
+
+pub mod config;
+pub mod connections;
+pub mod context;
+pub mod http;
+pub mod invoke;
+pub mod log;
+pub mod state;
+pub(crate) mod stdio;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::cli::WasiCli;
+use wasmtime_wasi::clocks::WasiClocks;
+use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use self::config::{ConfigSource, StaticConfig};
+use self::connections::{ConnectionProvider, StaticConnections};
+use self::http::{EgressHooks, EgressPolicy};
+use self::invoke::Invoker;
+use self::log::{LogSink, TracingLogSink};
+use self::state::{MemoryStateStore, StateStore};
+use self::stdio::CapturedOutput;
+use crate::limits::{Limits, MemoryLimiter};
+use crate::types::ExecutionContext;
+
+/// The capabilities an execution gets. Cloning is cheap (every field is shared).
+///
+/// The default is self-contained: in-memory state, no connections, no config
+/// variables, logs to `tracing`, no outbound HTTP, no invoker.
+#[derive(Clone)]
+pub struct Capabilities {
+    pub state: Arc<dyn StateStore>,
+    pub connections: Arc<dyn ConnectionProvider>,
+    pub config: Arc<dyn ConfigSource>,
+    pub log: Arc<dyn LogSink>,
+    pub egress: Arc<EgressPolicy>,
+    /// Required for code-native flows that call `invoke`; `None` answers those calls
+    /// with a fatal error.
+    pub invoker: Option<Arc<dyn Invoker>>,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            state: Arc::new(MemoryStateStore::new()),
+            connections: Arc::new(StaticConnections::new()),
+            config: Arc::new(StaticConfig::new()),
+            log: Arc::new(TracingLogSink),
+            egress: Arc::new(EgressPolicy::deny_all()),
+            invoker: None,
+        }
+    }
+}
+
+/// A host function ended the execution (it traps the guest).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HostTrap {
+    #[error("log volume limit of {limit} bytes exceeded")]
+    LogLimit { limit: usize },
+    #[error("host call limit of {limit} calls exceeded")]
+    HostCallLimit { limit: u64 },
+    #[error("wall-clock deadline reached")]
+    Deadline,
+}
+
+/// Captured stdout/stderr per execution, in bytes; the excess is dropped.
+const STDIO_CAPTURE_BYTES: usize = 16 << 10;
+
+/// The data of one execution's `Store`: the WASI contexts, the limiter, the
+/// capabilities and the counters behind metering.
+pub(crate) struct HostContext {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    egress: EgressHooks,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) context: ExecutionContext,
+    pub(crate) caps: Capabilities,
+    pub(crate) limits: Limits,
+    pub(crate) deadline: Instant,
+    pub(crate) host_calls: u64,
+    pub(crate) log_bytes: u64,
+    pub(crate) stdout: CapturedOutput,
+    pub(crate) stderr: CapturedOutput,
+}
+
+impl HostContext {
+    pub(crate) fn new(context: ExecutionContext, caps: Capabilities, limits: Limits, deadline: Instant) -> Self {
+        let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
+        let stderr = CapturedOutput::new(STDIO_CAPTURE_BYTES);
+        // No environment, arguments, preopened directories or network: the builder's
+        // defaults grant nothing, and stdin stays empty.
+        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let egress = EgressHooks {
+            policy: Arc::clone(&caps.egress),
+            log: Arc::clone(&caps.log),
+            execution_id: context.execution_id.clone(),
+            step: context.step.clone(),
+        };
+        HostContext {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress,
+            limiter: MemoryLimiter::new(limits.memory_bytes),
+            context,
+            caps,
+            limits,
+            deadline,
+            host_calls: 0,
+            log_bytes: 0,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Counts one host call; past the limit the guest is stopped.
+    pub(crate) fn charge_host_call(&mut self) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        if self.host_calls > self.limits.host_calls {
+            return Err(wasmtime::Error::new(HostTrap::HostCallLimit {
+                limit: self.limits.host_calls,
+            }));
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for HostContext {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostContext {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.egress,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+impl crate::bindings::wit::Host for HostContext {}
+
+/// `HasData` for the `wasi:io` interfaces, which live in the resource table.
+struct HasIo;
+
+impl HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Links every host function a guest may import, and nothing else. The set matches
+/// `validate::ALLOWED_IMPORTS`; filesystem and sockets are deliberately absent.
+pub(crate) fn link(linker: &mut Linker<HostContext>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::WasiCliView;
+    use wasmtime_wasi::clocks::WasiClocksView;
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+    use wasmtime_wasi::random::WasiRandomView;
+
+    type Host = HostContext;
+    let l = linker;
+    {
+        use crate::bindings::flow_world::sluice::flow::{config, connections, context, invoker, log, state, types};
+        types::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
+        log::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
+        state::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
+        connections::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
+        config::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
+        context::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
+        invoker::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
+    }
+
+    io::error::add_to_linker::<Host, HasIo>(l, |host| &mut host.table)?;
+    io::poll::add_to_linker::<Host, HasIo>(l, |host| &mut host.table)?;
+    io::streams::add_to_linker::<Host, HasIo>(l, |host| &mut host.table)?;
+    clocks::wall_clock::add_to_linker::<Host, WasiClocks>(l, Host::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<Host, WasiClocks>(l, Host::clocks)?;
+    random::random::add_to_linker::<Host, WasiRandom>(l, Host::random)?;
+    random::insecure::add_to_linker::<Host, WasiRandom>(l, Host::random)?;
+    random::insecure_seed::add_to_linker::<Host, WasiRandom>(l, Host::random)?;
+    cli::exit::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::environment::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::stdin::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::stdout::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::stderr::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::terminal_input::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::terminal_output::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::terminal_stdin::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::terminal_stdout::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    cli::terminal_stderr::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! One execution in its own sandbox: a new `Store` with the execution's limits, a new
+//! instance from the component's `InstancePre`, one call, and the classification of
+//! however it ended into an [`Outcome`] with its [`Metering`].
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+
+use crate::artifacts::{LoadedComponent, Pre};
+use crate::bindings::wit;
+use crate::capabilities::log::LogLevel;
+use crate::capabilities::{Capabilities, HostContext, HostTrap};
+use crate::limits::Limits;
+use crate::outcome::{Call, ExecutionReport, Metering, Outcome, Returned};
+use crate::types::{ExecutionContext, GuestError};
+
+/// How a call ended before classification.
+enum Ended {
+    Returned(Returned),
+    GuestError(GuestError),
+    Trapped(wasmtime::Error),
+}
+
+/// Runs `call` on a fresh instance of `component`. The caller holds a concurrency
+/// permit for the whole duration, the store's drop included.
+pub(crate) async fn execute(
+    engine: &Engine,
+    component: &LoadedComponent,
+    call: Call,
+    context: ExecutionContext,
+    caps: Capabilities,
+    limits: Limits,
+) -> ExecutionReport {
+    let started = Instant::now();
+    let deadline = started + limits.timeout;
+    let wit_context = wit::ExecutionContext::from(&context);
+    let mut store = Store::new(engine, HostContext::new(context, caps, limits.clone(), deadline));
+    store.limiter(|host| &mut host.limiter);
+    // A fresh store starts with no fuel; these cannot fail on an engine that meters fuel.
+    let _ = store.set_fuel(limits.fuel);
+    // Guest code yields to the executor every epoch tick (so the tokio timeout below can
+    // fire and other executions can run) and traps once the deadline has passed.
+    store.epoch_deadline_callback(|store| {
+        if Instant::now() >= store.data().deadline {
+            Err(wasmtime::Error::new(HostTrap::Deadline))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
+
+    let mut instantiate_time = Duration::ZERO;
+    // The timeout also covers time spent inside host calls, which epochs cannot interrupt.
+    let ended = tokio::time::timeout(
+        limits.timeout,
+        instantiate_and_call(&mut store, component.pre(), &wit_context, call, &mut instantiate_time),
+    )
+    .await;
+    let wall_time = started.elapsed();
+
+    let outcome = match ended {
+        Err(_elapsed) => timeout(&limits),
+        Ok(Ended::GuestError(error)) => Outcome::GuestError { error },
+        Ok(Ended::Returned(result)) => check_result(result, &limits),
+        Ok(Ended::Trapped(error)) => classify_trap(&error, store.data(), &limits),
+    };
+    let remaining = store.get_fuel().unwrap_or(0);
+    let host = store.data();
+    let outcome = attach_stderr(outcome, host);
+    flush_stdio(host);
+    let metering = Metering {
+        fuel_used: limits.fuel.saturating_sub(remaining),
+        peak_memory_bytes: host.limiter.peak() as u64,
+        wall_time,
+        instantiate_time,
+        host_calls: host.host_calls,
+        log_bytes: host.log_bytes,
+    };
+    ExecutionReport { outcome, metering }
+}
+
+async fn instantiate_and_call(
+    store: &mut Store<HostContext>,
+    pre: &Pre,
+    ctx: &wit::ExecutionContext,
+    call: Call,
+    instantiate_time: &mut Duration,
+) -> Ended {
+    let started = Instant::now();
+    match pre {
+        Pre::Component(pre) => {
+            let instance = match pre.instantiate_async(&mut *store).await {
+                Ok(instance) => instance,
+                Err(err) => return Ended::Trapped(err),
+            };
+            *instantiate_time = started.elapsed();
+            let connector = instance.sluice_flow_connector();
+            let store = &mut *store;
+            match call {
+                Call::Manifest => finish(connector.call_manifest(store).await.map(|text| Ok(Returned::Manifest(text)))),
+                Call::Action { action, input } => finish(
+                    connector
+                        .call_run_action(store, ctx, &action, &input)
+                        .await
+                        .map(|result| result.map(|output| Returned::Output(output.into()))),
+                ),
+                Call::Trigger {
+                    trigger,
+                    request,
+                    inputs,
+                } => finish(
+                    connector
+                        .call_run_trigger(store, ctx, &trigger, &request.into(), &inputs)
+                        .await
+                        .map(|result| result.map(|outcome| Returned::Trigger(outcome.into()))),
+                ),
+                Call::DataSource { name, input } => finish(
+                    connector
+                        .call_run_data_source(store, ctx, &name, &input)
+                        .await
+                        .map(|result| result.map(Returned::DataSource)),
+                ),
+                Call::InstanceDeploy { trigger, inputs } => finish(
+                    connector
+                        .call_on_instance_deploy(store, ctx, &trigger, &inputs)
+                        .await
+                        .map(|result| result.map(|()| Returned::Done)),
+                ),
+                Call::InstanceRemove { trigger, inputs } => finish(
+                    connector
+                        .call_on_instance_remove(store, ctx, &trigger, &inputs)
+                        .await
+                        .map(|result| result.map(|()| Returned::Done)),
+                ),
+                Call::FlowExecution { .. } => unreachable_call(),
+            }
+        }
+        Pre::Flow(pre) => {
+            let instance = match pre.instantiate_async(&mut *store).await {
+                Ok(instance) => instance,
+                Err(err) => return Ended::Trapped(err),
+            };
+            *instantiate_time = started.elapsed();
+            let flow = instance.sluice_flow_code_flow();
+            let store = &mut *store;
+            match call {
+                Call::Manifest => finish(flow.call_manifest(store).await.map(|text| Ok(Returned::Manifest(text)))),
+                Call::FlowExecution { payload } => finish(
+                    flow.call_on_execution(store, ctx, &payload)
+                        .await
+                        .map(|result| result.map(|output| Returned::Output(output.into()))),
+                ),
+                _ => unreachable_call(),
+            }
+        }
+    }
+}
+
+/// `Runtime::execute` checks the call against the world before it gets here.
+fn unreachable_call() -> Ended {
+    Ended::GuestError(GuestError::fatal("internal error: call does not match the component's world"))
+}
+
+fn finish(result: wasmtime::Result<Result<Returned, wit::Error>>) -> Ended {
+    match result {
+        Ok(Ok(returned)) => Ended::Returned(returned),
+        Ok(Err(error)) => Ended::GuestError(error.into()),
+        Err(trap) => Ended::Trapped(trap),
+    }
+}
+
+fn timeout(limits: &Limits) -> Outcome {
+    Outcome::Timeout {
+        limit_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+fn check_result(result: Returned, limits: &Limits) -> Outcome {
+    let size = result.size();
+    if size > limits.output_bytes {
+        return Outcome::OutputTooLarge {
+            size,
+            limit: limits.output_bytes,
+        };
+    }
+    for document in result.json_documents() {
+        if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(document) {
+            return Outcome::InvalidOutput {
+                message: format!("the guest returned JSON that does not parse: {err}"),
+            };
+        }
+    }
+    Outcome::Completed { result }
+}
+
+/// Names the limit or fault behind a trap. Limits that are certain (fuel, deadline,
+/// host traps) win over the memory flag, which only says a growth was refused at
+/// some point.
+fn classify_trap(error: &wasmtime::Error, host: &HostContext, limits: &Limits) -> Outcome {
+    if let Some(trap) = error.downcast_ref::<HostTrap>() {
+        return match trap {
+            HostTrap::LogLimit { limit } => Outcome::LogLimit { limit: *limit },
+            HostTrap::HostCallLimit { limit } => Outcome::HostCallLimit { limit: *limit },
+            HostTrap::Deadline => timeout(limits),
+        };
+    }
+    let trap = error.downcast_ref::<Trap>();
+    match trap {
+        Some(Trap::OutOfFuel) => return Outcome::OutOfFuel { limit: limits.fuel },
+        Some(Trap::Interrupt) => return timeout(limits),
+        _ => {}
+    }
+    if let Some(requested) = host.limiter.denied() {
+        return Outcome::MemoryLimit {
+            limit: host.limiter.limit() as u64,
+            requested: requested as u64,
+        };
+    }
+    let message = match trap {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    let backtrace = error
+        .downcast_ref::<WasmBacktrace>()
+        .map(|backtrace| backtrace.to_string())
+        .filter(|text| !text.trim().is_empty());
+    Outcome::Trap {
+        message,
+        backtrace,
+        stderr: None,
+    }
+}
+
+/// Puts what the guest wrote to stderr into a trap outcome: it usually says why.
+fn attach_stderr(outcome: Outcome, host: &HostContext) -> Outcome {
+    match outcome {
+        Outcome::Trap {
+            message,
+            backtrace,
+            stderr: None,
+        } => {
+            let (text, _) = host.stderr.contents();
+            let text = text.trim();
+            Outcome::Trap {
+                message,
+                backtrace,
+                stderr: (!text.is_empty()).then(|| text.to_string()),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Writes captured stdout and stderr into the execution's log, one record per stream.
+/// They are not counted against the log limit: the capture is already bounded.
+fn flush_stdio(host: &HostContext) {
+    for (stream, level) in [("stdout", LogLevel::Info), ("stderr", LogLevel::Warn)] {
+        let captured = if stream == "stdout" { &host.stdout } else { &host.stderr };
+        let (text, dropped) = captured.contents();
+        if text.trim().is_empty() {
+            continue;
+        }
+        let fields = serde_json::json!({ "stream": stream, "droppedBytes": dropped }).to_string();
+        host.caps.log.write(crate::capabilities::log::LogRecord {
+            execution_id: host.context.execution_id.clone(),
+            step: host.context.step.clone(),
+            level,
+            message: text.trim_end().to_string(),
+            fields: Some(fields),
+            timestamp_ms: crate::capabilities::log::now_ms(),
+        });
+    }
+}

@@ -1,0 +1,249 @@
+//! Host-side mirrors of the values that cross the WIT boundary (`wit/types.wit`).
+//!
+//! They are plain serde types so embedders can store and print them without touching
+//! the generated bindings; `sandbox` converts them to and from the bindings.
+
+use serde::{Deserialize, Serialize};
+
+/// Data a step consumes or produces: a JSON document or raw bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum Data {
+    /// A JSON document, as text. The sandbox checks that guest-produced JSON parses.
+    Json(String),
+    /// Raw bytes; serialized as standard base64 text.
+    Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
+}
+
+impl Data {
+    /// Size of the payload in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Data::Json(text) => text.len(),
+            Data::Bytes(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Data {
+    // Payloads can be megabytes; a debug print shows a prefix only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 256;
+        match self {
+            Data::Json(text) => {
+                let mut end = text.len().min(SHOWN);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let more = if end < text.len() { "…" } else { "" };
+                write!(f, "Json({}{more})", &text[..end])
+            }
+            Data::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// What an action or a code-native flow returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub data: Data,
+    /// MIME type of `data`.
+    pub content_type: Option<String>,
+    /// HTTP status if this output ends a synchronous invocation.
+    pub status: Option<u16>,
+    /// Response headers if this output ends a synchronous invocation.
+    pub headers: Vec<(String, String)>,
+    /// The branch to follow, for actions that branch.
+    pub branch: Option<String>,
+}
+
+impl Output {
+    /// A plain JSON output with no HTTP shaping.
+    pub fn json(text: impl Into<String>) -> Self {
+        Output {
+            data: Data::Json(text.into()),
+            content_type: None,
+            status: None,
+            headers: Vec::new(),
+            branch: None,
+        }
+    }
+
+    /// Bytes counted against the output limit: the data plus headers and metadata.
+    pub fn size(&self) -> usize {
+        self.data.len()
+            + self.content_type.as_ref().map_or(0, String::len)
+            + self.branch.as_ref().map_or(0, String::len)
+            + self
+                .headers
+                .iter()
+                .map(|(name, value)| name.len() + value.len())
+                .sum::<usize>()
+    }
+}
+
+/// The kind of a guest-reported error; it tells the host whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestErrorKind {
+    /// The input does not satisfy the action; retrying the same input cannot succeed.
+    InvalidInput,
+    /// A connection or credential problem.
+    Connection,
+    /// A transient failure; the host may retry.
+    Retryable,
+    /// Any other failure.
+    Fatal,
+}
+
+/// An error returned by the guest through the WIT `error` variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestError {
+    pub kind: GuestErrorKind,
+    pub message: String,
+    /// For [`GuestErrorKind::Connection`]: the config-variable key of the connection at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+}
+
+impl GuestError {
+    /// A fatal error with `message`.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        GuestError {
+            kind: GuestErrorKind::Fatal,
+            message: message.into(),
+            connection: None,
+        }
+    }
+}
+
+impl std::fmt::Display for GuestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            GuestErrorKind::InvalidInput => "invalid input",
+            GuestErrorKind::Connection => "connection error",
+            GuestErrorKind::Retryable => "retryable error",
+            GuestErrorKind::Fatal => "fatal error",
+        };
+        match &self.connection {
+            Some(key) if !key.is_empty() => write!(f, "{kind} ({key}): {}", self.message),
+            _ => write!(f, "{kind}: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for GuestError {}
+
+/// Identity of one execution, handed to the guest as `execution-context`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionContext {
+    pub execution_id: String,
+    pub tenant_id: String,
+    pub customer_id: Option<String>,
+    pub customer_external_id: Option<String>,
+    pub integration_id: String,
+    pub instance_id: String,
+    pub flow_name: String,
+    pub step: Option<String>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// Webhook URL of each flow of the instance, by flow name.
+    pub webhook_urls: Vec<(String, String)>,
+}
+
+/// An HTTP request received by a webhook trigger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    pub method: String,
+    /// Path after the webhook URL.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Lower-cased header names.
+    pub headers: Vec<(String, String)>,
+    /// Serialized as standard base64 text.
+    #[serde(with = "base64_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// An HTTP response shaped by a trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    /// Serialized as standard base64 text.
+    #[serde(with = "base64_bytes")]
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn size(&self) -> usize {
+        self.body.len()
+            + self.content_type.as_ref().map_or(0, String::len)
+            + self
+                .headers
+                .iter()
+                .map(|(name, value)| name.len() + value.len())
+                .sum::<usize>()
+    }
+}
+
+/// What a trigger decided about a webhook request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum TriggerOutcome {
+    /// Run the flow with `payload`.
+    #[serde(rename_all = "camelCase")]
+    Accept {
+        payload: Data,
+        branch: Option<String>,
+        response: Option<HttpResponse>,
+    },
+    /// Do not run the flow; answer the caller with `response`.
+    Respond { response: HttpResponse },
+}
+
+impl TriggerOutcome {
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            TriggerOutcome::Accept {
+                payload,
+                branch,
+                response,
+            } => {
+                payload.len()
+                    + branch.as_ref().map_or(0, String::len)
+                    + response.as_ref().map_or(0, HttpResponse::size)
+            }
+            TriggerOutcome::Respond { response } => response.size(),
+        }
+    }
+}
+
+/// Serde adapter that writes bytes as base64 text, so JSON stays compact and readable.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(|err| serde::de::Error::custom(format!("invalid base64: {err}")))
+    }
+}
