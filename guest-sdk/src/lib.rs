@@ -2,12 +2,13 @@
 //!
 //! [`component`] holds the bindings of the `component` world (connectors) and
 //! [`flow`] those of the `flow` world (code-native flows). Each module carries an
-//! export macro (`export_component!` / `export_flow!`) that registers the author's
-//! implementation of the world's exports.
+//! export macro (`sluice_sdk::component::export_component!` /
+//! `sluice_sdk::flow::export_flow!`) that registers the author's implementation of the
+//! world's exports.
 
 /// Bindings of the `component` world: implement
 /// [`component::exports::sluice::flow::connector::Guest`] and call
-/// [`export_component!`](crate::export_component).
+/// `sluice_sdk::component::export_component!(MyType)`.
 pub mod component {
     wit_bindgen::generate!({
         path: "../wit",
@@ -21,7 +22,7 @@ pub mod component {
 
 /// Bindings of the `flow` world: implement
 /// [`flow::exports::sluice::flow::code_flow::Guest`] and call
-/// [`export_flow!`](crate::export_flow).
+/// `sluice_sdk::flow::export_flow!(MyType)`.
 pub mod flow {
     wit_bindgen::generate!({
         path: "../wit",

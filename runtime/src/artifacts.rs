@@ -126,7 +126,10 @@ pub enum LoadOrigin {
 mod duration_us_field {
     use std::time::Duration;
 
-    pub fn serialize<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX))
     }
 }
@@ -237,7 +240,11 @@ impl ArtifactCache {
     }
 
     pub(crate) fn get(&self, hash: &ContentHash) -> Option<LoadedComponent> {
-        self.loaded.read().unwrap_or_else(PoisonError::into_inner).get(hash).cloned()
+        self.loaded
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hash)
+            .cloned()
     }
 
     pub(crate) fn remove(&self, hash: &ContentHash) -> bool {
@@ -258,7 +265,10 @@ impl ArtifactCache {
     fn paths(&self, hash: &ContentHash) -> Option<(PathBuf, PathBuf)> {
         let dir = self.dir.as_ref()?;
         let hex = hash.to_hex();
-        Some((dir.join(format!("{hex}.cwasm")), dir.join(format!("{hex}.idx"))))
+        Some((
+            dir.join(format!("{hex}.cwasm")),
+            dir.join(format!("{hex}.idx")),
+        ))
     }
 
     /// Validates, compiles (or reloads) and pre-instantiates `bytes`.
@@ -279,7 +289,8 @@ impl ArtifactCache {
 
         let started = Instant::now();
         let component = match self.paths(&hash) {
-            None => Component::new(engine, bytes).map_err(|err| LoadError::Compile(format!("{err:#}")))?,
+            None => Component::new(engine, bytes)
+                .map_err(|err| LoadError::Compile(format!("{err:#}")))?,
             Some((artifact_path, index_path)) => {
                 let artifact = engine
                     .precompile_component(bytes)
@@ -301,8 +312,10 @@ impl ArtifactCache {
                     artifact_len: artifact.len() as u64,
                     compiled_at_ms: crate::capabilities::log::now_ms(),
                 };
-                let encoded = bincode::encode_to_vec(&entry, bincode::config::standard())
-                    .map_err(|err| LoadError::Cache(format!("cannot encode the index entry: {err}")))?;
+                let encoded =
+                    bincode::encode_to_vec(&entry, bincode::config::standard()).map_err(|err| {
+                        LoadError::Cache(format!("cannot encode the index entry: {err}"))
+                    })?;
                 write_atomically(&index_path, &encoded)?;
                 // SAFETY: see `deserialize_artifact`: the file was just written by us,
                 // atomically, from `precompile_component` output of this engine.
@@ -352,7 +365,10 @@ impl ArtifactCache {
         let Ok(index) = std::fs::read(&index_path) else {
             return Err(LoadError::NotCached(*hash));
         };
-        let entry = match bincode::decode_from_slice::<IndexEntry, _>(&index, bincode::config::standard()) {
+        let entry = match bincode::decode_from_slice::<IndexEntry, _>(
+            &index,
+            bincode::config::standard(),
+        ) {
             Ok((entry, _)) if entry.format == INDEX_FORMAT => entry,
             _ => {
                 tracing::warn!(component = %hash.short(), "unreadable artifact index entry; recompiling");
@@ -397,13 +413,18 @@ impl ArtifactCache {
 /// a partial file. Deserializing arbitrary bytes would let them run as native code.
 unsafe fn deserialize_artifact(engine: &Engine, path: &Path) -> Result<Component, LoadError> {
     // SAFETY: guaranteed by the caller, per this function's contract.
-    unsafe { Component::deserialize_file(engine, path) }
-        .map_err(|err| LoadError::Cache(format!("cannot load artifact {}: {err:#}", path.display())))
+    unsafe { Component::deserialize_file(engine, path) }.map_err(|err| {
+        LoadError::Cache(format!("cannot load artifact {}: {err:#}", path.display()))
+    })
 }
 
 /// Type-checks the component's imports against the linker and its exports against
 /// the world, producing the typed pre-instantiation.
-fn pre_instantiate(linker: &Linker<HostContext>, component: &Component, world: World) -> Result<Pre, LoadError> {
+fn pre_instantiate(
+    linker: &Linker<HostContext>,
+    component: &Component,
+    world: World,
+) -> Result<Pre, LoadError> {
     let mismatch = |err: wasmtime::Error| LoadError::WorldMismatch {
         world,
         message: format!("{err:#}"),
@@ -417,7 +438,8 @@ fn pre_instantiate(linker: &Linker<HostContext>, component: &Component, world: W
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let fail = |err: std::io::Error| LoadError::Cache(format!("cannot write {}: {err}", path.display()));
+    let fail =
+        |err: std::io::Error| LoadError::Cache(format!("cannot write {}: {err}", path.display()));
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     file.write_all(bytes).map_err(fail)?;
     file.as_file().sync_all().map_err(fail)?;

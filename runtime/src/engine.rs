@@ -141,7 +141,9 @@ const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
 
 /// Builds the engine, trying the pooling allocator first when asked to.
-pub(crate) fn build_engine(config: &RuntimeConfig) -> Result<(Engine, AllocatorKind), RuntimeError> {
+pub(crate) fn build_engine(
+    config: &RuntimeConfig,
+) -> Result<(Engine, AllocatorKind), RuntimeError> {
     let base = base_config(config);
     match config.allocator {
         AllocatorChoice::OnDemand => Ok((new_engine(&base)?, AllocatorKind::OnDemand)),

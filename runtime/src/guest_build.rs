@@ -15,7 +15,9 @@ pub struct GuestBuildError(String);
 
 /// The `examples/` directory of the repository.
 pub fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("examples")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("examples")
 }
 
 /// Where the guests are built: `<target dir>/guests`, next to the host's artifacts so a
@@ -23,7 +25,11 @@ pub fn examples_dir() -> PathBuf {
 pub fn guest_target_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
     target.join("guests")
 }
 
@@ -39,7 +45,10 @@ pub fn example(name: &str) -> Result<PathBuf, GuestBuildError> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(GuestBuildError(format!("no example guest named `{name}` ({} is missing)", path.display())))
+        Err(GuestBuildError(format!(
+            "no example guest named `{name}` ({} is missing)",
+            path.display()
+        )))
     }
 }
 
@@ -48,7 +57,10 @@ fn build() -> Result<PathBuf, GuestBuildError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = guest_target_dir();
     let manifest = examples_dir().join("Cargo.toml");
-    eprintln!("building example guests for {TARGET} into {}", target_dir.display());
+    eprintln!(
+        "building example guests for {TARGET} into {}",
+        target_dir.display()
+    );
     let output = Command::new(cargo)
         .args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(&manifest)
@@ -73,7 +85,11 @@ fn ensure_target() -> Result<(), GuestBuildError> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).lines().any(|line| line.trim() == TARGET))
+        .map(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .any(|line| line.trim() == TARGET)
+        })
         .unwrap_or(false);
     if installed {
         return Ok(());
@@ -82,7 +98,11 @@ fn ensure_target() -> Result<(), GuestBuildError> {
     let status = Command::new("rustup")
         .args(["target", "add", TARGET])
         .status()
-        .map_err(|err| GuestBuildError(format!("cannot run rustup ({err}); install the target with `rustup target add {TARGET}`")))?;
+        .map_err(|err| {
+            GuestBuildError(format!(
+                "cannot run rustup ({err}); install the target with `rustup target add {TARGET}`"
+            ))
+        })?;
     if status.success() {
         Ok(())
     } else {

@@ -33,15 +33,22 @@ mod validate;
 pub use artifacts::{ContentHash, LoadOrigin, LoadedComponent};
 pub use capabilities::Capabilities;
 pub use capabilities::config::{ConfigSource, StaticConfig};
-pub use capabilities::connections::{Connection, ConnectionError, ConnectionProvider, OAuthToken, StaticConnections};
+pub use capabilities::connections::{
+    Connection, ConnectionError, ConnectionProvider, OAuthToken, StaticConnections,
+};
 pub use capabilities::http::{EgressPolicy, EgressRuleError};
 pub use capabilities::invoke::Invoker;
 pub use capabilities::log::{LogLevel, LogRecord, LogSink, MemoryLogSink, TracingLogSink};
-pub use capabilities::state::{MemoryStateStore, StateNamespace, StateStore, StateStoreError, canonical_json};
+pub use capabilities::state::{
+    MemoryStateStore, StateNamespace, StateStore, StateStoreError, canonical_json,
+};
 pub use engine::{AllocatorChoice, AllocatorKind, RuntimeConfig};
 pub use error::{ExecuteError, LoadError, RuntimeError};
 pub use limits::Limits;
 pub use outcome::{Call, ExecutionReport, Metering, Outcome, Returned};
 pub use runtime::Runtime;
-pub use types::{Data, ExecutionContext, GuestError, GuestErrorKind, HttpRequest, HttpResponse, Output, TriggerOutcome};
+pub use types::{
+    Data, ExecutionContext, GuestError, GuestErrorKind, HttpRequest, HttpResponse, Output,
+    TriggerOutcome,
+};
 pub use validate::World;

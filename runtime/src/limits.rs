@@ -220,7 +220,12 @@ mod tests {
     #[test]
     fn limits_are_checked_against_the_runtime() {
         assert!(Limits::default().validate(256 << 20).is_ok());
-        assert!(Limits::default().memory_bytes(1 << 30).validate(256 << 20).is_err());
+        assert!(
+            Limits::default()
+                .memory_bytes(1 << 30)
+                .validate(256 << 20)
+                .is_err()
+        );
         assert!(Limits::default().fuel(0).validate(256 << 20).is_err());
     }
 }

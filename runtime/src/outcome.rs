@@ -60,7 +60,9 @@ impl Call {
         match self {
             Call::Manifest => vec![],
             Call::Action { input, .. } | Call::DataSource { input, .. } => vec![("input", input)],
-            Call::Trigger { inputs, .. } | Call::InstanceDeploy { inputs, .. } | Call::InstanceRemove { inputs, .. } => {
+            Call::Trigger { inputs, .. }
+            | Call::InstanceDeploy { inputs, .. }
+            | Call::InstanceRemove { inputs, .. } => {
                 vec![("inputs", inputs)]
             }
             Call::FlowExecution { payload } => vec![("payload", payload)],
@@ -100,7 +102,10 @@ impl Returned {
         use crate::types::Data;
         match self {
             Returned::Manifest(text) | Returned::DataSource(text) => vec![text],
-            Returned::Output(Output { data: Data::Json(text), .. }) => vec![text],
+            Returned::Output(Output {
+                data: Data::Json(text),
+                ..
+            }) => vec![text],
             Returned::Trigger(TriggerOutcome::Accept {
                 payload: Data::Json(text),
                 ..

@@ -109,13 +109,17 @@ impl Runtime {
                 limit,
             });
         }
-        self.inner.cache.load(&self.inner.engine, &self.inner.linker, bytes)
+        self.inner
+            .cache
+            .load(&self.inner.engine, &self.inner.linker, bytes)
     }
 
     /// Loads a component compiled earlier (in this process or, with a cache
     /// directory, before a restart) by its hash, without its bytes.
     pub fn load_cached(&self, hash: &ContentHash) -> Result<LoadedComponent, LoadError> {
-        self.inner.cache.load_cached(&self.inner.engine, &self.inner.linker, hash)
+        self.inner
+            .cache
+            .load_cached(&self.inner.engine, &self.inner.linker, hash)
     }
 
     /// Forgets the in-memory pre-instantiation of a component (its artifact stays on
@@ -150,22 +154,26 @@ impl Runtime {
         }
         for (name, document) in call.json_inputs() {
             if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(document) {
-                return Err(ExecuteError::InvalidCall(format!("{name} of {} is not JSON: {err}", call.name())));
+                return Err(ExecuteError::InvalidCall(format!(
+                    "{name} of {} is not JSON: {err}",
+                    call.name()
+                )));
             }
         }
 
         let waited = Instant::now();
         let wait = self.inner.config.busy_wait;
-        let permit = match tokio::time::timeout(wait, Arc::clone(&self.inner.gate).acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            // The semaphore is never closed; treat it like a full pool all the same.
-            Ok(Err(_)) | Err(_) => {
-                return Err(ExecuteError::Busy {
-                    capacity: self.inner.config.max_concurrency,
-                    waited: waited.elapsed(),
-                });
-            }
-        };
+        let permit =
+            match tokio::time::timeout(wait, Arc::clone(&self.inner.gate).acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                // The semaphore is never closed; treat it like a full pool all the same.
+                Ok(Err(_)) | Err(_) => {
+                    return Err(ExecuteError::Busy {
+                        capacity: self.inner.config.max_concurrency,
+                        waited: waited.elapsed(),
+                    });
+                }
+            };
 
         let span = tracing::info_span!(
             "execution",

@@ -34,7 +34,10 @@ pub(crate) async fn execute(
     let started = Instant::now();
     let deadline = started + limits.timeout;
     let wit_context = wit::ExecutionContext::from(&context);
-    let mut store = Store::new(engine, HostContext::new(context, caps, limits.clone(), deadline));
+    let mut store = Store::new(
+        engine,
+        HostContext::new(context, caps, limits.clone(), deadline),
+    );
     store.limiter(|host| &mut host.limiter);
     // A fresh store starts with no fuel; these cannot fail on an engine that meters fuel.
     let _ = store.set_fuel(limits.fuel);
@@ -53,7 +56,13 @@ pub(crate) async fn execute(
     // The timeout also covers time spent inside host calls, which epochs cannot interrupt.
     let ended = tokio::time::timeout(
         limits.timeout,
-        instantiate_and_call(&mut store, component.pre(), &wit_context, call, &mut instantiate_time),
+        instantiate_and_call(
+            &mut store,
+            component.pre(),
+            &wit_context,
+            call,
+            &mut instantiate_time,
+        ),
     )
     .await;
     let wall_time = started.elapsed();
@@ -97,7 +106,12 @@ async fn instantiate_and_call(
             let connector = instance.sluice_flow_connector();
             let store = &mut *store;
             match call {
-                Call::Manifest => finish(connector.call_manifest(store).await.map(|text| Ok(Returned::Manifest(text)))),
+                Call::Manifest => finish(
+                    connector
+                        .call_manifest(store)
+                        .await
+                        .map(|text| Ok(Returned::Manifest(text))),
+                ),
                 Call::Action { action, input } => finish(
                     connector
                         .call_run_action(store, ctx, &action, &input)
@@ -144,7 +158,11 @@ async fn instantiate_and_call(
             let flow = instance.sluice_flow_code_flow();
             let store = &mut *store;
             match call {
-                Call::Manifest => finish(flow.call_manifest(store).await.map(|text| Ok(Returned::Manifest(text)))),
+                Call::Manifest => finish(
+                    flow.call_manifest(store)
+                        .await
+                        .map(|text| Ok(Returned::Manifest(text))),
+                ),
                 Call::FlowExecution { payload } => finish(
                     flow.call_on_execution(store, ctx, &payload)
                         .await
@@ -158,7 +176,9 @@ async fn instantiate_and_call(
 
 /// `Runtime::execute` checks the call against the world before it gets here.
 fn unreachable_call() -> Ended {
-    Ended::GuestError(GuestError::fatal("internal error: call does not match the component's world"))
+    Ended::GuestError(GuestError::fatal(
+        "internal error: call does not match the component's world",
+    ))
 }
 
 fn finish(result: wasmtime::Result<Result<Returned, wit::Error>>) -> Ended {
@@ -255,7 +275,11 @@ fn attach_stderr(outcome: Outcome, host: &HostContext) -> Outcome {
 /// They are not counted against the log limit: the capture is already bounded.
 fn flush_stdio(host: &HostContext) {
     for (stream, level) in [("stdout", LogLevel::Info), ("stderr", LogLevel::Warn)] {
-        let captured = if stream == "stdout" { &host.stdout } else { &host.stderr };
+        let captured = if stream == "stdout" {
+            &host.stdout
+        } else {
+            &host.stderr
+        };
         let (text, dropped) = captured.contents();
         if text.trim().is_empty() {
             continue;

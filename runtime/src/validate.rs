@@ -13,7 +13,18 @@ use wasmtime::wasmparser::{Parser, Payload};
 use crate::error::LoadError;
 
 /// The Sluice world a component implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
     /// A connector (`world component`, exports `sluice:flow/connector`).
@@ -182,7 +193,11 @@ fn check_import(world: World, import: &str) -> Result<(), LoadError> {
             " (a `{world}` guest may import only: {})",
             ALLOWED_IMPORTS
                 .iter()
-                .chain(if world == World::Flow { FLOW_ONLY_IMPORTS } else { &[] })
+                .chain(if world == World::Flow {
+                    FLOW_ONLY_IMPORTS
+                } else {
+                    &[]
+                })
                 .copied()
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -205,10 +220,16 @@ mod tests {
 
     #[test]
     fn refuses_random_bytes_and_core_modules() {
-        assert!(matches!(inspect(b"hello world, not wasm"), Err(LoadError::NotWasm(_))));
+        assert!(matches!(
+            inspect(b"hello world, not wasm"),
+            Err(LoadError::NotWasm(_))
+        ));
         assert!(matches!(inspect(b""), Err(LoadError::NotWasm(_))));
         // The smallest valid core module: magic plus version 1.
-        assert!(matches!(inspect(b"\0asm\x01\0\0\0"), Err(LoadError::CoreModule)));
+        assert!(matches!(
+            inspect(b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModule)
+        ));
     }
 
     #[test]
@@ -225,7 +246,10 @@ mod tests {
         let err = check_import(World::Component, "sluice:flow/invoker@0.1.0").unwrap_err();
         assert!(err.to_string().contains("only code-native flows"), "{err}");
         let err = check_import(World::Component, "wasi:sockets/tcp@0.2.12").unwrap_err();
-        assert!(err.to_string().contains("`wasi:sockets/tcp@0.2.12`"), "{err}");
+        assert!(
+            err.to_string().contains("`wasi:sockets/tcp@0.2.12`"),
+            "{err}"
+        );
         let err = check_import(World::Component, "evil:host/exec").unwrap_err();
         assert!(err.to_string().contains("may import only"), "{err}");
     }

@@ -21,7 +21,10 @@ async fn infinite_loop_times_out_within_twice_its_deadline() {
     let elapsed = started.elapsed();
     assert_eq!(report.outcome, Outcome::Timeout { limit_ms: 300 });
     assert!(elapsed >= deadline, "stopped early: {elapsed:?}");
-    assert!(elapsed < deadline * 2, "took {elapsed:?} for a {deadline:?} deadline");
+    assert!(
+        elapsed < deadline * 2,
+        "took {elapsed:?} for a {deadline:?} deadline"
+    );
     assert!(report.metering.fuel_used > 0);
     assert_hello_works(&runtime, &hello).await;
 }
@@ -55,8 +58,15 @@ async fn memory_bomb_never_exceeds_its_cap() {
         }
         other => panic!("expected a memory limit, got {other:?}"),
     }
-    assert!(report.metering.peak_memory_bytes <= cap, "peak {}", report.metering.peak_memory_bytes);
-    assert!(report.metering.peak_memory_bytes > cap / 2, "the bomb barely grew");
+    assert!(
+        report.metering.peak_memory_bytes <= cap,
+        "peak {}",
+        report.metering.peak_memory_bytes
+    );
+    assert!(
+        report.metering.peak_memory_bytes > cap / 2,
+        "the bomb barely grew"
+    );
     assert_hello_works(&runtime, &hello).await;
 }
 
@@ -66,7 +76,14 @@ async fn deep_recursion_traps_on_stack_overflow() {
     let recursion = load(&runtime, "deep-recursion");
     let hello = load(&runtime, "hello");
     let (caps, _) = capabilities();
-    let report = run(&runtime, &recursion, action("run", "{}"), &caps, &Limits::default()).await;
+    let report = run(
+        &runtime,
+        &recursion,
+        action("run", "{}"),
+        &caps,
+        &Limits::default(),
+    )
+    .await;
     match &report.outcome {
         Outcome::Trap { message, .. } => assert!(message.contains("stack"), "{message}"),
         other => panic!("expected a trap, got {other:?}"),
@@ -84,7 +101,11 @@ async fn log_flood_hits_the_log_limit() {
     let report = run(&runtime, &flood, action("run", "{}"), &caps, &limits).await;
     assert_eq!(report.outcome, Outcome::LogLimit { limit: 64 << 10 });
     assert!(report.metering.log_bytes > 64 << 10);
-    let kept: usize = logs.records().iter().map(|record| record.message.len()).sum();
+    let kept: usize = logs
+        .records()
+        .iter()
+        .map(|record| record.message.len())
+        .sum();
     assert!(kept <= 64 << 10, "{kept} bytes of logs kept");
     assert!(kept > 60 << 10, "only {kept} bytes of logs kept");
     assert_hello_works(&runtime, &hello).await;
@@ -96,8 +117,17 @@ async fn huge_output_is_refused() {
     let huge = load(&runtime, "huge-output");
     let hello = load(&runtime, "hello");
     let (caps, _) = capabilities();
-    let limits = Limits::default().memory_bytes(128 << 20).output_bytes(1 << 20);
-    let report = run(&runtime, &huge, action("run", r#"{"bytes": 4194304}"#), &caps, &limits).await;
+    let limits = Limits::default()
+        .memory_bytes(128 << 20)
+        .output_bytes(1 << 20);
+    let report = run(
+        &runtime,
+        &huge,
+        action("run", r#"{"bytes": 4194304}"#),
+        &caps,
+        &limits,
+    )
+    .await;
     assert_eq!(
         report.outcome,
         Outcome::OutputTooLarge {
@@ -134,5 +164,9 @@ async fn host_call_loop_times_out_without_a_call_limit() {
     let started = Instant::now();
     let report = run(&runtime, &looper, action("run", "{}"), &caps, &limits).await;
     assert_eq!(report.outcome, Outcome::Timeout { limit_ms: 300 });
-    assert!(started.elapsed() < deadline * 2, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < deadline * 2,
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -42,7 +42,10 @@ impl ConfigSource for StaticConfig {
     }
 
     fn all(&self) -> Vec<(String, String)> {
-        self.values.iter().map(|(key, value)| (key.clone(), value.clone())).collect()
+        self.values
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
     }
 }
 

@@ -75,7 +75,11 @@ pub enum ConnectionError {
 /// Hands out connections of the executing instance.
 #[async_trait]
 pub trait ConnectionProvider: Send + Sync {
-    async fn get(&self, context: &ExecutionContext, key: &str) -> Result<Connection, ConnectionError>;
+    async fn get(
+        &self,
+        context: &ExecutionContext,
+        key: &str,
+    ) -> Result<Connection, ConnectionError>;
 }
 
 /// A fixed set of connections, by key; for tests, the harness and the CLI.
@@ -98,7 +102,11 @@ impl StaticConnections {
 
 #[async_trait]
 impl ConnectionProvider for StaticConnections {
-    async fn get(&self, _context: &ExecutionContext, key: &str) -> Result<Connection, ConnectionError> {
+    async fn get(
+        &self,
+        _context: &ExecutionContext,
+        key: &str,
+    ) -> Result<Connection, ConnectionError> {
         let connection = self
             .connections
             .get(key)
@@ -106,7 +114,10 @@ impl ConnectionProvider for StaticConnections {
             .ok_or_else(|| ConnectionError::NotFound(key.to_string()))?;
         // A static token cannot be refreshed: hand out an expired one as an error, the
         // way a real provider reports a failed refresh.
-        if let Some(expires) = connection.token.as_ref().and_then(|token| token.expires_at_ms)
+        if let Some(expires) = connection
+            .token
+            .as_ref()
+            .and_then(|token| token.expires_at_ms)
             && expires <= super::log::now_ms()
         {
             return Err(ConnectionError::Expired {
@@ -119,7 +130,10 @@ impl ConnectionProvider for StaticConnections {
 }
 
 impl wit::Host for HostContext {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<wit::Connection, wit::ConnectionError>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<wit::Connection, wit::ConnectionError>> {
         self.charge_host_call()?;
         let found = self.caps.connections.get(&self.context, &key).await;
         Ok(match found {
@@ -134,9 +148,15 @@ impl wit::Host for HostContext {
                     scopes: token.scopes,
                 }),
             }),
-            Err(err @ ConnectionError::NotFound(_)) => Err(wit::ConnectionError::NotFound(err.to_string())),
-            Err(err @ ConnectionError::Expired { .. }) => Err(wit::ConnectionError::Expired(err.to_string())),
-            Err(err @ ConnectionError::Unavailable(_)) => Err(wit::ConnectionError::Unavailable(err.to_string())),
+            Err(err @ ConnectionError::NotFound(_)) => {
+                Err(wit::ConnectionError::NotFound(err.to_string()))
+            }
+            Err(err @ ConnectionError::Expired { .. }) => {
+                Err(wit::ConnectionError::Expired(err.to_string()))
+            }
+            Err(err @ ConnectionError::Unavailable(_)) => {
+                Err(wit::ConnectionError::Unavailable(err.to_string()))
+            }
         })
     }
 }

@@ -87,7 +87,10 @@ impl EgressPolicy {
     /// Whether a request to `scheme://host[:port]` is allowed.
     pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         let scheme = scheme.to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let default_port = match scheme.as_str() {
             "http" => 80,
             "https" => 443,
@@ -95,13 +98,16 @@ impl EgressPolicy {
         };
         let port = port.unwrap_or(default_port);
         self.rules.iter().any(|rule| {
-            rule.scheme.as_ref().is_none_or(|allowed| *allowed == scheme)
+            rule.scheme
+                .as_ref()
+                .is_none_or(|allowed| *allowed == scheme)
                 && match &rule.host {
                     HostPattern::Any => true,
                     HostPattern::Exact(name) => *name == host,
+                    // `domain` keeps its leading dot, so `evilexample.com` cannot match.
                     HostPattern::Subdomains(domain) => host
                         .strip_suffix(domain.as_str())
-                        .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
+                        .is_some_and(|prefix| !prefix.is_empty()),
                 }
                 && match rule.port {
                     PortPattern::Any => true,
@@ -136,7 +142,11 @@ fn parse_rule(rule: &str) -> Result<Rule, EgressRuleError> {
             .ok_or_else(|| fail("unclosed `[` in an IPv6 address"))?;
         let port = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').ok_or_else(|| fail("expected `:port` after `]`"))?),
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| fail("expected `:port` after `]`"))?,
+            ),
         };
         (address.to_string(), port)
     } else {
@@ -148,7 +158,10 @@ fn parse_rule(rule: &str) -> Result<Rule, EgressRuleError> {
     let port = match port {
         None => PortPattern::Default,
         Some("*") => PortPattern::Any,
-        Some(port) => PortPattern::Exact(port.parse().map_err(|_| fail("the port must be a number or `*`"))?),
+        Some(port) => PortPattern::Exact(
+            port.parse()
+                .map_err(|_| fail("the port must be a number or `*`"))?,
+        ),
     };
     let host = host.to_ascii_lowercase();
     let host = if host == "*" {
@@ -225,7 +238,12 @@ mod tests {
 
     #[test]
     fn rules_parse_and_match() {
-        let policy = EgressPolicy::parse(["*://*.example.com:*", "http://[::1]:8080", "https://api.test/"]).unwrap();
+        let policy = EgressPolicy::parse([
+            "*://*.example.com:*",
+            "http://[::1]:8080",
+            "https://api.test/",
+        ])
+        .unwrap();
         assert!(policy.allows("http", "a.example.com", Some(1234)));
         assert!(policy.allows("https", "deep.a.example.com", None));
         assert!(!policy.allows("https", "example.com", None));

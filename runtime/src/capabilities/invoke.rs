@@ -23,7 +23,12 @@ pub trait Invoker: Send + Sync {
     ) -> Result<Output, GuestError>;
 
     /// Runs the flow `name` of the caller's instance with `payload`.
-    async fn invoke_flow(&self, caller: &ExecutionContext, name: &str, payload: String) -> Result<Output, GuestError>;
+    async fn invoke_flow(
+        &self,
+        caller: &ExecutionContext,
+        name: &str,
+        payload: String,
+    ) -> Result<Output, GuestError>;
 }
 
 fn not_configured(what: &str) -> crate::bindings::wit::Error {
@@ -44,11 +49,17 @@ impl wit::Host for HostContext {
         let Some(invoker) = self.caps.invoker.clone() else {
             return Ok(Err(not_configured("invoke")));
         };
-        let result = invoker.invoke(&self.context, &component, &action, input).await;
+        let result = invoker
+            .invoke(&self.context, &component, &action, input)
+            .await;
         Ok(result.map(Into::into).map_err(Into::into))
     }
 
-    async fn invoke_flow(&mut self, name: String, payload: String) -> wasmtime::Result<Result<wit::Output, wit::Error>> {
+    async fn invoke_flow(
+        &mut self,
+        name: String,
+        payload: String,
+    ) -> wasmtime::Result<Result<wit::Output, wit::Error>> {
         self.charge_host_call()?;
         let Some(invoker) = self.caps.invoker.clone() else {
             return Ok(Err(not_configured("invoke-flow")));

@@ -78,7 +78,10 @@ impl MemoryLogSink {
 
     /// A copy of the lines written so far.
     pub fn records(&self) -> Vec<LogRecord> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Removes and returns the lines written so far.
@@ -89,7 +92,10 @@ impl MemoryLogSink {
 
 impl LogSink for MemoryLogSink {
     fn write(&self, record: LogRecord) {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner).push(record);
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record);
     }
 }
 
@@ -102,11 +108,17 @@ impl LogSink for TracingLogSink {
     fn write(&self, record: LogRecord) {
         let fields = record.fields.as_deref().unwrap_or("");
         match record.level {
-            LogLevel::Trace => tracing::trace!(target: "sluice::guest", fields, "{}", record.message),
-            LogLevel::Debug => tracing::debug!(target: "sluice::guest", fields, "{}", record.message),
+            LogLevel::Trace => {
+                tracing::trace!(target: "sluice::guest", fields, "{}", record.message)
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "sluice::guest", fields, "{}", record.message)
+            }
             LogLevel::Info => tracing::info!(target: "sluice::guest", fields, "{}", record.message),
             LogLevel::Warn => tracing::warn!(target: "sluice::guest", fields, "{}", record.message),
-            LogLevel::Error => tracing::error!(target: "sluice::guest", fields, "{}", record.message),
+            LogLevel::Error => {
+                tracing::error!(target: "sluice::guest", fields, "{}", record.message)
+            }
         }
     }
 }
@@ -114,7 +126,9 @@ impl LogSink for TracingLogSink {
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
@@ -168,7 +182,12 @@ impl HostContext {
 }
 
 impl wit::Host for HostContext {
-    fn write(&mut self, level: wit::Level, message: String, fields: Option<String>) -> wasmtime::Result<()> {
+    fn write(
+        &mut self,
+        level: wit::Level,
+        message: String,
+        fields: Option<String>,
+    ) -> wasmtime::Result<()> {
         self.charge_host_call()?;
         self.emit_log(level.into(), message, fields)
     }

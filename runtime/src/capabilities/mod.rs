@@ -1,6 +1,6 @@
 //! Everything a guest can reach: one module per host capability (log, state,
 //! connections, config, context, invoke, outbound HTTP, stdio), the [`Capabilities`]
-//! bundle an embedder supplies per execution, and the per-store [`HostContext`].
+//! bundle an embedder supplies per execution, and the per-store `HostContext`.
 //!
 //! Each capability is a small trait so the host can plug SQLite or PostgreSQL in and
 //! tests can use the in-memory implementations found next to the traits.
@@ -96,12 +96,20 @@ pub(crate) struct HostContext {
 }
 
 impl HostContext {
-    pub(crate) fn new(context: ExecutionContext, caps: Capabilities, limits: Limits, deadline: Instant) -> Self {
+    pub(crate) fn new(
+        context: ExecutionContext,
+        caps: Capabilities,
+        limits: Limits,
+        deadline: Instant,
+    ) -> Self {
         let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
         let stderr = CapturedOutput::new(STDIO_CAPTURE_BYTES);
         // No environment, arguments, preopened directories or network: the builder's
         // defaults grant nothing, and stdin stays empty.
-        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let egress = EgressHooks {
             policy: Arc::clone(&caps.egress),
             log: Arc::clone(&caps.log),
@@ -176,7 +184,9 @@ pub(crate) fn link(linker: &mut Linker<HostContext>) -> wasmtime::Result<()> {
     type Host = HostContext;
     let l = linker;
     {
-        use crate::bindings::flow_world::sluice::flow::{config, connections, context, invoker, log, state, types};
+        use crate::bindings::flow_world::sluice::flow::{
+            config, connections, context, invoker, log, state, types,
+        };
         types::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
         log::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;
         state::add_to_linker::<Host, HasSelf<Host>>(l, |host| host)?;

@@ -22,7 +22,11 @@ pub enum StateNamespace {
     Execution { tenant: String, execution: String },
     /// One flow of one instance.
     #[serde(rename_all = "camelCase")]
-    Flow { tenant: String, instance: String, flow: String },
+    Flow {
+        tenant: String,
+        instance: String,
+        flow: String,
+    },
     /// All flows of one instance.
     #[serde(rename_all = "camelCase")]
     Instance { tenant: String, instance: String },
@@ -40,8 +44,17 @@ pub struct StateStoreError(pub String);
 /// so byte equality is JSON equality and compare-and-swap can compare text.
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    async fn get(&self, namespace: &StateNamespace, key: &str) -> Result<Option<String>, StateStoreError>;
-    async fn set(&self, namespace: &StateNamespace, key: &str, value: String) -> Result<(), StateStoreError>;
+    async fn get(
+        &self,
+        namespace: &StateNamespace,
+        key: &str,
+    ) -> Result<Option<String>, StateStoreError>;
+    async fn set(
+        &self,
+        namespace: &StateNamespace,
+        key: &str,
+        value: String,
+    ) -> Result<(), StateStoreError>;
     /// Returns whether the key existed.
     async fn delete(&self, namespace: &StateNamespace, key: &str) -> Result<bool, StateStoreError>;
     /// Atomically sets (or, with `new` of `None`, deletes) the key when its current
@@ -81,12 +94,21 @@ impl MemoryStateStore {
 
 #[async_trait]
 impl StateStore for MemoryStateStore {
-    async fn get(&self, namespace: &StateNamespace, key: &str) -> Result<Option<String>, StateStoreError> {
+    async fn get(
+        &self,
+        namespace: &StateNamespace,
+        key: &str,
+    ) -> Result<Option<String>, StateStoreError> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(entries.get(&(namespace.clone(), key.to_string())).cloned())
     }
 
-    async fn set(&self, namespace: &StateNamespace, key: &str, value: String) -> Result<(), StateStoreError> {
+    async fn set(
+        &self,
+        namespace: &StateNamespace,
+        key: &str,
+        value: String,
+    ) -> Result<(), StateStoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.insert((namespace.clone(), key.to_string()), value);
         Ok(())
@@ -94,7 +116,9 @@ impl StateStore for MemoryStateStore {
 
     async fn delete(&self, namespace: &StateNamespace, key: &str) -> Result<bool, StateStoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(entries.remove(&(namespace.clone(), key.to_string())).is_some())
+        Ok(entries
+            .remove(&(namespace.clone(), key.to_string()))
+            .is_some())
     }
 
     async fn compare_and_swap(
@@ -196,8 +220,9 @@ impl HostContext {
     }
 
     fn check_value(&self, value: &str) -> Result<String, wit::StateError> {
-        let canonical = canonical_json(value)
-            .map_err(|err| wit::StateError::InvalidJson(format!("state value is not JSON: {err}")))?;
+        let canonical = canonical_json(value).map_err(|err| {
+            wit::StateError::InvalidJson(format!("state value is not JSON: {err}"))
+        })?;
         if canonical.len() > self.limits.state_value_bytes {
             return Err(wit::StateError::TooLarge(format!(
                 "state value is {} bytes; the limit is {} bytes",
@@ -214,32 +239,60 @@ fn unavailable(err: StateStoreError) -> wit::StateError {
 }
 
 impl wit::Host for HostContext {
-    async fn get(&mut self, scope: wit::Scope, key: String) -> wasmtime::Result<Result<Option<String>, wit::StateError>> {
+    async fn get(
+        &mut self,
+        scope: wit::Scope,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, wit::StateError>> {
         self.charge_host_call()?;
         if let Err(err) = self.check_key(&key) {
             return Ok(Err(err));
         }
         let namespace = self.namespace(scope);
-        Ok(self.caps.state.get(&namespace, &key).await.map_err(unavailable))
+        Ok(self
+            .caps
+            .state
+            .get(&namespace, &key)
+            .await
+            .map_err(unavailable))
     }
 
-    async fn set(&mut self, scope: wit::Scope, key: String, value: String) -> wasmtime::Result<Result<(), wit::StateError>> {
+    async fn set(
+        &mut self,
+        scope: wit::Scope,
+        key: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), wit::StateError>> {
         self.charge_host_call()?;
         let value = match self.check_key(&key).and_then(|()| self.check_value(&value)) {
             Ok(value) => value,
             Err(err) => return Ok(Err(err)),
         };
         let namespace = self.namespace(scope);
-        Ok(self.caps.state.set(&namespace, &key, value).await.map_err(unavailable))
+        Ok(self
+            .caps
+            .state
+            .set(&namespace, &key, value)
+            .await
+            .map_err(unavailable))
     }
 
-    async fn delete(&mut self, scope: wit::Scope, key: String) -> wasmtime::Result<Result<bool, wit::StateError>> {
+    async fn delete(
+        &mut self,
+        scope: wit::Scope,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, wit::StateError>> {
         self.charge_host_call()?;
         if let Err(err) = self.check_key(&key) {
             return Ok(Err(err));
         }
         let namespace = self.namespace(scope);
-        Ok(self.caps.state.delete(&namespace, &key).await.map_err(unavailable))
+        Ok(self
+            .caps
+            .state
+            .delete(&namespace, &key)
+            .await
+            .map_err(unavailable))
     }
 
     async fn compare_and_swap(
@@ -254,8 +307,14 @@ impl wit::Host for HostContext {
             self.check_key(&key)?;
             // `expected` is compared, not stored: canonicalize it but do not size-limit it
             // beyond the value limit (a larger value can never be stored anyway).
-            let expected = expected.as_deref().map(|value| self.check_value(value)).transpose()?;
-            let new = new.as_deref().map(|value| self.check_value(value)).transpose()?;
+            let expected = expected
+                .as_deref()
+                .map(|value| self.check_value(value))
+                .transpose()?;
+            let new = new
+                .as_deref()
+                .map(|value| self.check_value(value))
+                .transpose()?;
             Ok((expected, new))
         })();
         let (expected, new) = match checked {
@@ -292,11 +351,31 @@ mod tests {
             tenant: "t".into(),
             instance: "i".into(),
         };
-        assert!(store.compare_and_swap(&ns, "k", None, Some("1".into())).await.unwrap());
-        assert!(!store.compare_and_swap(&ns, "k", None, Some("2".into())).await.unwrap());
-        assert!(store.compare_and_swap(&ns, "k", Some("1"), Some("2".into())).await.unwrap());
+        assert!(
+            store
+                .compare_and_swap(&ns, "k", None, Some("1".into()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .compare_and_swap(&ns, "k", None, Some("2".into()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .compare_and_swap(&ns, "k", Some("1"), Some("2".into()))
+                .await
+                .unwrap()
+        );
         assert_eq!(store.get(&ns, "k").await.unwrap().as_deref(), Some("2"));
-        assert!(store.compare_and_swap(&ns, "k", Some("2"), None).await.unwrap());
+        assert!(
+            store
+                .compare_and_swap(&ns, "k", Some("2"), None)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.get(&ns, "k").await.unwrap(), None);
     }
 }

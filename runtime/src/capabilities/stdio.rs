@@ -45,7 +45,10 @@ impl CapturedOutput {
     /// The captured text (lossily decoded) and the number of bytes dropped.
     pub(crate) fn contents(&self) -> (String, usize) {
         let captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        (String::from_utf8_lossy(&captured.bytes).into_owned(), captured.dropped)
+        (
+            String::from_utf8_lossy(&captured.bytes).into_owned(),
+            captured.dropped,
+        )
     }
 }
 
@@ -66,7 +69,11 @@ impl StdoutStream for CapturedOutput {
 }
 
 impl AsyncWrite for CapturedOutput {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.append(buf);
         Poll::Ready(Ok(buf.len()))
     }

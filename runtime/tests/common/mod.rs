@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use sluice_runtime::guest_build;
 use sluice_runtime::{
-    Call, Capabilities, ExecutionContext, ExecutionReport, Limits, LoadedComponent, MemoryLogSink, Outcome, Returned,
-    Runtime, RuntimeConfig,
+    Call, Capabilities, ExecutionContext, ExecutionReport, Limits, LoadedComponent, MemoryLogSink,
+    Outcome, Returned, Runtime, RuntimeConfig,
 };
 
 pub fn guest_bytes(name: &str) -> Vec<u8> {
@@ -27,7 +27,9 @@ pub fn runtime(concurrency: u32) -> Runtime {
 }
 
 pub fn load(runtime: &Runtime, name: &str) -> LoadedComponent {
-    runtime.load(&guest_bytes(name)).unwrap_or_else(|err| panic!("loading {name}: {err}"))
+    runtime
+        .load(&guest_bytes(name))
+        .unwrap_or_else(|err| panic!("loading {name}: {err}"))
 }
 
 pub fn context(execution: &str) -> ExecutionContext {
@@ -92,6 +94,13 @@ pub fn json_output(report: &ExecutionReport) -> serde_json::Value {
 /// Runs `hello`'s echo and checks it succeeds: the runtime is still healthy.
 pub async fn assert_hello_works(runtime: &Runtime, hello: &LoadedComponent) {
     let (caps, _) = capabilities();
-    let report = run(runtime, hello, action("echo", r#"{"still":"alive"}"#), &caps, &Limits::default()).await;
+    let report = run(
+        runtime,
+        hello,
+        action("echo", r#"{"still":"alive"}"#),
+        &caps,
+        &Limits::default(),
+    )
+    .await;
     assert_eq!(json_output(&report), serde_json::json!({"still": "alive"}));
 }
