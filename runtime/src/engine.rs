@@ -129,6 +129,11 @@ impl RuntimeConfig {
     pub fn concurrency(&self) -> u32 {
         self.max_concurrency
     }
+
+    /// The largest per-execution memory budget this runtime accepts, in bytes.
+    pub fn memory_ceiling(&self) -> u64 {
+        self.max_memory_bytes
+    }
 }
 
 // Pool shape per component instance. Rust components built by wit-component have a

@@ -69,6 +69,8 @@ pub enum ExecuteError {
     InvalidLimits(String),
     #[error("invalid call: {0}")]
     InvalidCall(String),
+    /// The host could not create the instance (out of memory, pool exhausted); the
+    /// guest did not run. Retrying later may succeed.
     #[error("cannot instantiate the component: {0}")]
     Instantiate(String),
 }

@@ -192,9 +192,10 @@ impl Runtime {
             context,
             capabilities.clone(),
             limits.clone(),
+            self.inner.config.epoch_tick,
         )
         .instrument(span.clone())
-        .await;
+        .await?;
         span.in_scope(|| {
             tracing::debug!(
                 status = report.outcome.status(),

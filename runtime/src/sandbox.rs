@@ -10,15 +10,23 @@ use crate::artifacts::{LoadedComponent, Pre};
 use crate::bindings::wit;
 use crate::capabilities::log::LogLevel;
 use crate::capabilities::{Capabilities, HostContext, HostTrap};
+use crate::error::ExecuteError;
 use crate::limits::Limits;
 use crate::outcome::{Call, ExecutionReport, Metering, Outcome, Returned};
 use crate::types::{ExecutionContext, GuestError};
+
+/// Fuel between cooperative yields: a few milliseconds of guest compute. Small enough
+/// that fuel counts after a timeout are accurate to well under 1 %, large enough that
+/// the yields cost nothing measurable (a short execution never reaches one).
+const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
 
 /// How a call ended before classification.
 enum Ended {
     Returned(Returned),
     GuestError(GuestError),
     Trapped(wasmtime::Error),
+    /// Instantiation failed; the guest or the host may be at fault.
+    NotInstantiated(wasmtime::Error),
 }
 
 /// Runs `call` on a fresh instance of `component`. The caller holds a concurrency
@@ -30,7 +38,8 @@ pub(crate) async fn execute(
     context: ExecutionContext,
     caps: Capabilities,
     limits: Limits,
-) -> ExecutionReport {
+    epoch_tick: Duration,
+) -> Result<ExecutionReport, ExecuteError> {
     let started = Instant::now();
     let deadline = started + limits.timeout;
     let wit_context = wit::ExecutionContext::from(&context);
@@ -41,6 +50,10 @@ pub(crate) async fn execute(
     store.limiter(|host| &mut host.limiter);
     // A fresh store starts with no fuel; these cannot fail on an engine that meters fuel.
     let _ = store.set_fuel(limits.fuel);
+    // Compiled code keeps its fuel count in a register and writes it back only on calls
+    // and fuel checks, not on epoch interruptions; a periodic fuel yield writes it back,
+    // so the fuel reported after a timeout is short by less than one interval.
+    let _ = store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL));
     // Guest code yields to the executor every epoch tick (so the tokio timeout below can
     // fire and other executions can run) and traps once the deadline has passed.
     store.epoch_deadline_callback(|store| {
@@ -53,9 +66,13 @@ pub(crate) async fn execute(
     store.set_epoch_deadline(1);
 
     let mut instantiate_time = Duration::ZERO;
-    // The timeout also covers time spent inside host calls, which epochs cannot interrupt.
+    // Guest code is stopped by the epoch callback above, which traps cleanly and keeps
+    // the fuel count exact. This timeout is the backstop for time spent inside host
+    // calls, which epochs cannot interrupt; it fires a little later so that it does not
+    // race the epoch trap (dropping a suspended call loses its fuel count).
+    let backstop = limits.timeout + epoch_tick * 2;
     let ended = tokio::time::timeout(
-        limits.timeout,
+        backstop,
         instantiate_and_call(
             &mut store,
             component.pre(),
@@ -72,6 +89,18 @@ pub(crate) async fn execute(
         Ok(Ended::GuestError(error)) => Outcome::GuestError { error },
         Ok(Ended::Returned(result)) => check_result(result, &limits),
         Ok(Ended::Trapped(error)) => classify_trap(&error, store.data(), &limits),
+        Ok(Ended::NotInstantiated(error)) => {
+            // A start function that traps, runs out of fuel or grows memory past the
+            // budget is the guest's doing; anything else (no memory for a new
+            // instance, a full pool) is the host's, and nothing ran.
+            let guest_fault = error.downcast_ref::<Trap>().is_some()
+                || error.downcast_ref::<HostTrap>().is_some()
+                || store.data().limiter.denied().is_some();
+            if !guest_fault {
+                return Err(ExecuteError::Instantiate(format!("{error:#}")));
+            }
+            classify_trap(&error, store.data(), &limits)
+        }
     };
     let remaining = store.get_fuel().unwrap_or(0);
     let host = store.data();
@@ -85,7 +114,7 @@ pub(crate) async fn execute(
         host_calls: host.host_calls,
         log_bytes: host.log_bytes,
     };
-    ExecutionReport { outcome, metering }
+    Ok(ExecutionReport { outcome, metering })
 }
 
 async fn instantiate_and_call(
@@ -100,7 +129,7 @@ async fn instantiate_and_call(
         Pre::Component(pre) => {
             let instance = match pre.instantiate_async(&mut *store).await {
                 Ok(instance) => instance,
-                Err(err) => return Ended::Trapped(err),
+                Err(err) => return Ended::NotInstantiated(err),
             };
             *instantiate_time = started.elapsed();
             let connector = instance.sluice_flow_connector();
@@ -152,7 +181,7 @@ async fn instantiate_and_call(
         Pre::Flow(pre) => {
             let instance = match pre.instantiate_async(&mut *store).await {
                 Ok(instance) => instance,
-                Err(err) => return Ended::Trapped(err),
+                Err(err) => return Ended::NotInstantiated(err),
             };
             *instantiate_time = started.elapsed();
             let flow = instance.sluice_flow_code_flow();

@@ -170,3 +170,27 @@ async fn host_call_loop_times_out_without_a_call_limit() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn initial_memory_over_budget_is_a_memory_limit() {
+    let runtime = runtime(4);
+    let hello = load(&runtime, "hello");
+    let (caps, _) = capabilities();
+    let report = run(
+        &runtime,
+        &hello,
+        action("echo", "{}"),
+        &caps,
+        &Limits::default().memory_bytes(64 << 10),
+    )
+    .await;
+    match report.outcome {
+        Outcome::MemoryLimit { limit, requested } => {
+            assert_eq!(limit, 64 << 10);
+            assert!(requested > 64 << 10);
+        }
+        other => panic!("expected a memory limit, got {other:?}"),
+    }
+    assert_eq!(report.metering.peak_memory_bytes, 0);
+    assert_hello_works(&runtime, &hello).await;
+}

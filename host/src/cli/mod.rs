@@ -1,0 +1,39 @@
+//! The command line of `sluice`: the clap definition of the top-level [`Cli`] and its
+//! subcommands, and the dispatch from a parsed command to the module that runs it.
+//! Each subcommand owns a module (`run`, ...); exit codes live in [`exit`].
+
+pub mod byte_size;
+pub mod exit;
+pub mod run;
+
+use clap::{Parser, Subcommand};
+
+pub use self::exit::ExitStatus;
+
+/// Sluice: runs untrusted WebAssembly components in sandboxes with fuel, memory,
+/// time, output and log budgets.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, after_help = exit::EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `sluice`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one call of a component in a fresh sandbox and print its outcome, metering
+    /// and logs as one JSON document on stdout.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Run(run::RunArgs),
+}
+
+impl Cli {
+    /// Runs the parsed command. Errors are reported on stderr here, so the caller
+    /// only has an exit status left to return.
+    pub async fn execute(self) -> ExitStatus {
+        match self.command {
+            Command::Run(args) => run::run(args).await,
+        }
+    }
+}
