@@ -1,69 +1,19 @@
 //! `deep-recursion`: a hostile guest that recurses without bound. It tests that a
 //! stack overflow in a guest becomes a trap the host reports, not a crash of the host.
-//!
-//! Everything but `run-action` fails with `fatal("not supported")`.
 
-use sluice_sdk::component::exports::sluice::flow::connector::Guest;
-use sluice_sdk::component::sluice::flow::types::{
-    Error, ExecutionContext, HttpRequest, Output, TriggerOutcome,
-};
+use hostile_support::{Error, Output};
 use std::hint::black_box;
 
-struct DeepRecursion;
+hostile_support::hostile_connector!(
+    key: "deep-recursion",
+    description: "Recurses until the stack runs out.",
+    run: run,
+);
 
-sluice_sdk::component::export_component!(DeepRecursion);
-
-impl Guest for DeepRecursion {
-    fn manifest() -> String {
-        r#"{"key":"deep-recursion","version":"0.1.0","display":{"label":"Deep recursion","description":"Recurses until the stack overflows."},"actions":{"run":{"display":{"label":"Run","description":"Recurses until the stack overflows."},"inputs":{"type":"object"}}}}"#.to_string()
-    }
-
-    fn run_action(
-        _ctx: ExecutionContext,
-        _action: String,
-        _input: String,
-    ) -> Result<Output, Error> {
-        let depth = descend(0);
-        // Unreachable in practice; it only gives `descend` a use.
-        Err(Error::Fatal(format!("recursion ended at depth {depth}")))
-    }
-
-    fn run_trigger(
-        _ctx: ExecutionContext,
-        _trigger: String,
-        _request: HttpRequest,
-        _inputs: String,
-    ) -> Result<TriggerOutcome, Error> {
-        Err(unsupported())
-    }
-
-    fn run_data_source(
-        _ctx: ExecutionContext,
-        _name: String,
-        _input: String,
-    ) -> Result<String, Error> {
-        Err(unsupported())
-    }
-
-    fn on_instance_deploy(
-        _ctx: ExecutionContext,
-        _trigger: String,
-        _inputs: String,
-    ) -> Result<(), Error> {
-        Err(unsupported())
-    }
-
-    fn on_instance_remove(
-        _ctx: ExecutionContext,
-        _trigger: String,
-        _inputs: String,
-    ) -> Result<(), Error> {
-        Err(unsupported())
-    }
-}
-
-fn unsupported() -> Error {
-    Error::Fatal("not supported".to_string())
+fn run(_input: String) -> Result<Output, Error> {
+    let depth = descend(0);
+    // Unreachable in practice; it only gives `descend` a use.
+    Err(Error::Fatal(format!("recursion ended at depth {depth}")))
 }
 
 /// Each frame keeps a local array alive across the recursive call and combines it
