@@ -727,3 +727,54 @@ async fn calls_are_checked_before_anything_runs() {
         assert!(report.outcome.is_success(), "{:?}", report.outcome);
     }
 }
+
+#[tokio::test]
+async fn stdout_and_panics_reach_the_log() {
+    let runtime = runtime(4);
+    let hello = load(&runtime, "hello");
+    let (caps, logs) = capabilities();
+    let report = run(
+        &runtime,
+        &hello,
+        action("print", r#"{"text": "printed, not logged"}"#),
+        &caps,
+        &Limits::default(),
+    )
+    .await;
+    assert_eq!(json_output(&report), json!({"printed": true}));
+    let records = logs.take();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].message, "printed, not logged");
+    assert_eq!(
+        records[0].fields.as_deref(),
+        Some(r#"{"droppedBytes":0,"stream":"stdout"}"#)
+    );
+
+    let report = run(
+        &runtime,
+        &hello,
+        action("panic", r#"{"message": "invariant broken"}"#),
+        &caps,
+        &Limits::default(),
+    )
+    .await;
+    match &report.outcome {
+        Outcome::Trap {
+            message, stderr, ..
+        } => {
+            assert!(message.contains("unreachable"), "{message}");
+            let stderr = stderr.as_deref().unwrap_or_default();
+            assert!(stderr.contains("invariant broken"), "{stderr}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    let records = logs.take();
+    assert!(
+        records
+            .iter()
+            .any(|record| record.level == LogLevel::Warn
+                && record.message.contains("invariant broken")),
+        "{records:?}"
+    );
+    assert_hello_works(&runtime, &hello).await;
+}

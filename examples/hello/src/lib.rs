@@ -47,6 +47,15 @@ impl Guest for Hello {
             "fail" => fail(&parse_object(&input)?),
             "respond" => respond(&parse_object(&input)?),
             "http-get" => http_get(&parse_object(&input)?),
+            "print" => print(&parse_object(&input)?),
+            "panic" => {
+                // A panic is a trap for the host; its message goes to stderr, which the
+                // host captures and reports with the trap.
+                let message = optional_str_field(&parse_object(&input)?, "message")?
+                    .unwrap_or("requested panic")
+                    .to_string();
+                panic!("{message}")
+            }
             other => Err(Error::InvalidInput(format!("unknown action `{other}`"))),
         }
     }
@@ -246,6 +255,12 @@ fn connection(input: &Map<String, Value>) -> Result<Output, Error> {
         "fields": fields,
         "token": token,
     })))
+}
+
+/// Writes `text` to stdout: guests that print instead of logging still reach the log.
+fn print(input: &Map<String, Value>) -> Result<Output, Error> {
+    println!("{}", str_field(input, "text")?);
+    Ok(json_value_output(&json!({"printed": true})))
 }
 
 fn fail(input: &Map<String, Value>) -> Result<Output, Error> {
