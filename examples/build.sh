@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds every Sluice guest example for wasm32-wasip2 and prints where the .wasm files are.
+# Builds every Sluice example guest (the workspace members under examples/) for
+# wasm32-wasip2 with the `guest` profile, and prints where the .wasm files are.
 # Honours CARGO_TARGET_DIR; extra arguments are passed to `cargo build`.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/.."
 
 target=wasm32-wasip2
-
 if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
     echo "build.sh: installing the $target Rust target" >&2
     if ! rustup target add "$target"; then
@@ -16,10 +17,16 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
     fi
 fi
 
-cargo build --release "$@"
+packages=()
+while IFS= read -r manifest; do
+    # Only crates that produce a component: a cdylib or a binary.
+    grep -qE '^crate-type = \["cdylib"\]|^\[\[bin\]\]' "$manifest" || continue
+    packages+=(-p "$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)")
+done < <(find "$here" -name Cargo.toml -not -path '*/target/*' | sort)
 
-target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
-out="$target_dir/$target/release"
+cargo build --profile guest --target "$target" "${packages[@]}" "$@"
+
+out="${CARGO_TARGET_DIR:-$PWD/target}/$target/guest"
 echo "Guest components in $out:"
 for wasm in "$out"/*.wasm; do
     [ -e "$wasm" ] || continue

@@ -1,35 +1,37 @@
-//! Builds the repository's example guests (`examples/`, a wasm32-wasip2 workspace) so
-//! tests and benchmarks run real components. Installs the Rust target with rustup when
-//! it is missing. Enabled by the `guest-build` feature; not for production hosts.
+//! Builds the repository's example guests (the workspace members under `examples/`)
+//! for wasm32-wasip2 so tests and benchmarks run real components. Installs the Rust
+//! target with rustup when it is missing. Enabled by the `guest-build` feature; not
+//! for production hosts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 const TARGET: &str = "wasm32-wasip2";
+/// The cargo profile guests build with (see the root `Cargo.toml`).
+const PROFILE: &str = "guest";
 
 /// Building the examples failed; the message says what to do.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot build the example guests: {0}")]
 pub struct GuestBuildError(String);
 
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// The `examples/` directory of the repository.
 pub fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("examples")
+    workspace_dir().join("examples")
 }
 
 /// Where the guests are built: `<target dir>/guests`, next to the host's artifacts so a
-/// CI cache of the target directory keeps them too.
+/// CI cache of the target directory keeps them too. A separate directory also keeps
+/// this nested cargo from waiting on the lock of the build that runs the tests.
 pub fn guest_target_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target")
-        });
+        .unwrap_or_else(|| workspace_dir().join("target"));
     target.join("guests")
 }
 
@@ -52,33 +54,81 @@ pub fn example(name: &str) -> Result<PathBuf, GuestBuildError> {
     }
 }
 
-fn build() -> Result<PathBuf, GuestBuildError> {
-    ensure_target()?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let target_dir = guest_target_dir();
-    let manifest = examples_dir().join("Cargo.toml");
-    eprintln!(
-        "building example guests for {TARGET} into {}",
-        target_dir.display()
-    );
-    let output = Command::new(cargo)
-        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target_dir)
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .current_dir(workspace_dir())
         // Flags meant for the host build must not leak into the guest build.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_BUILD_TARGET");
+    command
+}
+
+fn build() -> Result<PathBuf, GuestBuildError> {
+    ensure_target()?;
+    let packages = example_packages()?;
+    let target_dir = guest_target_dir();
+    eprintln!(
+        "building {} example guests for {TARGET} into {}",
+        packages.len(),
+        target_dir.display()
+    );
+    let mut command = cargo();
+    command
+        .args(["build", "--profile", PROFILE, "--target", TARGET])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    for package in &packages {
+        command.args(["-p", package]);
+    }
+    let output = command
         .output()
         .map_err(|err| GuestBuildError(format!("cannot run cargo: {err}")))?;
     if !output.status.success() {
         return Err(GuestBuildError(format!(
-            "`cargo build` of {} failed:\n{}",
-            manifest.display(),
+            "`cargo build --target {TARGET}` of the examples failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         )));
     }
-    Ok(target_dir.join(TARGET).join("release"))
+    Ok(target_dir.join(TARGET).join(PROFILE))
+}
+
+/// Workspace members under `examples/` that produce a component (a cdylib or a binary).
+fn example_packages() -> Result<Vec<String>, GuestBuildError> {
+    let output = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|err| GuestBuildError(format!("cannot run cargo metadata: {err}")))?;
+    if !output.status.success() {
+        return Err(GuestBuildError(format!(
+            "`cargo metadata` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|err| GuestBuildError(format!("unreadable cargo metadata: {err}")))?;
+    let examples = examples_dir()
+        .canonicalize()
+        .map_err(|err| GuestBuildError(format!("no examples directory: {err}")))?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    Ok(packages
+        .iter()
+        .filter(|package| {
+            package["manifest_path"]
+                .as_str()
+                .is_some_and(|path| Path::new(path).starts_with(&examples))
+        })
+        .filter(|package| {
+            package["targets"].as_array().is_some_and(|targets| {
+                targets.iter().any(|target| {
+                    target["kind"].as_array().is_some_and(|kinds| {
+                        kinds.iter().any(|kind| kind == "cdylib" || kind == "bin")
+                    })
+                })
+            })
+        })
+        .filter_map(|package| package["name"].as_str().map(str::to_string))
+        .collect())
 }
 
 fn ensure_target() -> Result<(), GuestBuildError> {
