@@ -23,6 +23,8 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "guest-build")]
 pub mod guest_build;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod limits;
 pub mod outcome;
 mod runtime;

@@ -90,6 +90,32 @@ impl MemoryStateStore {
         found.sort();
         found
     }
+
+    /// Sets `key` directly (the value must already be canonical JSON, see
+    /// [`canonical_json`]); for seeding state before an execution.
+    pub fn put(&self, namespace: &StateNamespace, key: &str, value: String) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((namespace.clone(), key.to_string()), value);
+    }
+
+    /// The value of `key`, if set.
+    pub fn value(&self, namespace: &StateNamespace, key: &str) -> Option<String> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(namespace.clone(), key.to_string()))
+            .cloned()
+    }
+
+    /// A copy of every entry, for comparing before and after an execution.
+    pub fn snapshot(&self) -> HashMap<(StateNamespace, String), String> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 #[async_trait]

@@ -1,0 +1,572 @@
+//! The local test harness for component and flow authors: load a built component,
+//! call an action, trigger, data source or lifecycle hook (or run a code-native flow)
+//! in process with chosen inputs, connections, config and initial state, and get back
+//! the outcome, the state changes and the captured logs, through the real sandbox.
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use sluice_runtime::harness::{Harness, Scope, build_component};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let wasm = build_component(env!("CARGO_MANIFEST_DIR"))?;
+//! let harness = Harness::from_file(&wasm)?
+//!     .with_config("region", json!("eu"))
+//!     .with_state(Scope::Flow, "count", json!(41));
+//! let run = harness.action("counter", json!({})).await?;
+//! assert_eq!(run.json()?, json!({"count": 42}));
+//! assert_eq!(run.state_changes[0].after, Some(json!(42)));
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use crate::guest_build::{GuestBuildError, build_component};
+use crate::{
+    Call, Capabilities, Connection, Data, EgressPolicy, EgressRuleError, ExecuteError,
+    ExecutionContext, GuestError, HttpRequest, Invoker, Limits, LoadError, LoadedComponent,
+    LogRecord, MemoryLogSink, MemoryStateStore, Metering, Outcome, Output, Returned, Runtime,
+    RuntimeConfig, RuntimeError, StateNamespace, StaticConfig, StaticConnections, TriggerOutcome,
+};
+
+/// What went wrong in a harness call. Guest failures are not errors here: they are
+/// the [`Run::outcome`] a test asserts on.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error(transparent)]
+    Build(#[from] GuestBuildError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Execute(#[from] ExecuteError),
+    #[error(transparent)]
+    Egress(#[from] EgressRuleError),
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The run did not end the way the accessor expects (e.g. `json()` on an error).
+    #[error("expected {expected}, but the execution ended with {actual}")]
+    Unexpected {
+        expected: &'static str,
+        actual: String,
+    },
+}
+
+/// A state scope, as a guest names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    Execution,
+    Flow,
+    Instance,
+    Integration,
+}
+
+/// One key that an execution created, changed or deleted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateChange {
+    pub scope: Scope,
+    pub key: String,
+    /// `None`: the key did not exist.
+    pub before: Option<Value>,
+    /// `None`: the key was deleted.
+    pub after: Option<Value>,
+}
+
+/// A call made by a code-native flow through `invoke`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Invocation {
+    pub component: String,
+    pub action: String,
+    pub input: Value,
+    /// The invoked action's outcome.
+    pub outcome: Outcome,
+}
+
+/// The result of one harness call.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub outcome: Outcome,
+    pub metering: Metering,
+    /// Log lines of the execution (and of the actions it invoked), in order.
+    pub logs: Vec<LogRecord>,
+    /// Persisted state the execution changed, sorted by scope and key.
+    pub state_changes: Vec<StateChange>,
+    /// For flows: every `invoke` call, in order.
+    pub invocations: Vec<Invocation>,
+}
+
+impl Run {
+    fn unexpected(&self, expected: &'static str) -> HarnessError {
+        let actual = match &self.outcome {
+            Outcome::GuestError { error } => format!("guest error: {error}"),
+            Outcome::Trap {
+                message,
+                stderr: Some(stderr),
+                ..
+            } => format!("trap: {message} ({stderr})"),
+            other => format!("{} ({other:?})", other.status()),
+        };
+        HarnessError::Unexpected { expected, actual }
+    }
+
+    /// The output of a completed action or flow.
+    pub fn output(&self) -> Result<&Output, HarnessError> {
+        match &self.outcome {
+            Outcome::Completed {
+                result: Returned::Output(output),
+            } => Ok(output),
+            _ => Err(self.unexpected("an output")),
+        }
+    }
+
+    /// The JSON data of a completed action or flow, parsed.
+    pub fn json(&self) -> Result<Value, HarnessError> {
+        match &self.output()?.data {
+            Data::Json(text) => Ok(serde_json::from_str(text)?),
+            Data::Bytes(_) => Err(self.unexpected("JSON data")),
+        }
+    }
+
+    /// The error a guest returned.
+    pub fn guest_error(&self) -> Result<&GuestError, HarnessError> {
+        match &self.outcome {
+            Outcome::GuestError { error } => Ok(error),
+            _ => Err(self.unexpected("a guest error")),
+        }
+    }
+
+    /// A trigger's decision.
+    pub fn trigger_outcome(&self) -> Result<&TriggerOutcome, HarnessError> {
+        match &self.outcome {
+            Outcome::Completed {
+                result: Returned::Trigger(outcome),
+            } => Ok(outcome),
+            _ => Err(self.unexpected("a trigger outcome")),
+        }
+    }
+
+    /// A data source's result, parsed.
+    pub fn data_source(&self) -> Result<Value, HarnessError> {
+        match &self.outcome {
+            Outcome::Completed {
+                result: Returned::DataSource(text),
+            } => Ok(serde_json::from_str(text)?),
+            _ => Err(self.unexpected("a data source result")),
+        }
+    }
+
+    /// Messages of the log lines, for quick assertions.
+    pub fn messages(&self) -> Vec<&str> {
+        self.logs
+            .iter()
+            .map(|record| record.message.as_str())
+            .collect()
+    }
+}
+
+/// A component under test, with the capabilities its executions get. Cheap to clone;
+/// clones share state, so consecutive calls see each other's writes.
+#[derive(Clone)]
+pub struct Harness {
+    runtime: Runtime,
+    component: LoadedComponent,
+    state: Arc<MemoryStateStore>,
+    connections: StaticConnections,
+    config: StaticConfig,
+    egress: EgressPolicy,
+    allowed_hosts: Vec<String>,
+    limits: Limits,
+    context: ExecutionContext,
+    components: HashMap<String, LoadedComponent>,
+    executions: Arc<AtomicU64>,
+}
+
+impl Harness {
+    /// Loads a component (validated and compiled exactly as a server would).
+    pub fn new(wasm: &[u8]) -> Result<Self, HarnessError> {
+        let runtime = Runtime::new(RuntimeConfig::default().max_concurrency(16))?;
+        let component = runtime.load(wasm)?;
+        Ok(Harness {
+            runtime,
+            component,
+            state: Arc::new(MemoryStateStore::new()),
+            connections: StaticConnections::new(),
+            config: StaticConfig::new(),
+            egress: EgressPolicy::deny_all(),
+            allowed_hosts: Vec::new(),
+            limits: Limits::default(),
+            context: ExecutionContext {
+                execution_id: String::new(),
+                tenant_id: "test-tenant".into(),
+                customer_id: Some("test-customer".into()),
+                customer_external_id: Some("test-customer-external".into()),
+                integration_id: "test-integration".into(),
+                instance_id: "test-instance".into(),
+                flow_name: "test-flow".into(),
+                step: None,
+                attempt: 1,
+                started_at_ms: 0,
+                webhook_urls: vec![(
+                    "test-flow".into(),
+                    "https://hooks.sluice.test/test-flow".into(),
+                )],
+            },
+            components: HashMap::new(),
+            executions: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Loads the component at `path` (e.g. the result of [`build_component`]).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, HarnessError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| HarnessError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::new(&bytes)
+    }
+
+    /// Adds a connection the guest can get by its key.
+    pub fn with_connection(mut self, connection: Connection) -> Self {
+        self.connections = self.connections.with(connection);
+        self
+    }
+
+    /// Sets a config variable.
+    pub fn with_config(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.config = self.config.with_json(key, value);
+        self
+    }
+
+    /// Sets a state value before the next call, in the scopes of the harness's context.
+    /// (The execution scope belongs to one call, so a value set there is seen by the
+    /// next call only.)
+    pub fn with_state(self, scope: Scope, key: &str, value: Value) -> Self {
+        let namespace = self.namespace(scope, &self.next_execution_id_peek());
+        // A serde_json::Value always serializes to valid JSON.
+        let canonical =
+            crate::canonical_json(&value.to_string()).unwrap_or_else(|_| value.to_string());
+        self.state.put(&namespace, key, canonical);
+        self
+    }
+
+    /// Allows outbound HTTP to `rule` (e.g. `http://127.0.0.1:8080`).
+    pub fn allow_host(mut self, rule: &str) -> Result<Self, HarnessError> {
+        self.allowed_hosts.push(rule.to_string());
+        self.egress = EgressPolicy::parse(&self.allowed_hosts)?;
+        Ok(self)
+    }
+
+    /// Replaces the limits of every execution.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Edits the execution context (tenant, instance, flow name, webhook URLs...).
+    pub fn with_context(mut self, edit: impl FnOnce(&mut ExecutionContext)) -> Self {
+        edit(&mut self.context);
+        self
+    }
+
+    /// Makes a component available to a code-native flow's `invoke` under `key`.
+    pub fn with_component(
+        mut self,
+        key: impl Into<String>,
+        wasm: &[u8],
+    ) -> Result<Self, HarnessError> {
+        let component = self.runtime.load(wasm)?;
+        self.components.insert(key.into(), component);
+        Ok(self)
+    }
+
+    /// The current value of a state key (for the execution scope: of the last call).
+    pub fn state(&self, scope: Scope, key: &str) -> Option<Value> {
+        let namespace = self.namespace(scope, &self.last_execution_id());
+        serde_json::from_str(&self.state.value(&namespace, key)?).ok()
+    }
+
+    /// The component's manifest.
+    pub async fn manifest(&self) -> Result<Value, HarnessError> {
+        let run = self.call(Call::Manifest).await?;
+        match &run.outcome {
+            Outcome::Completed {
+                result: Returned::Manifest(text),
+            } => Ok(serde_json::from_str(text)?),
+            _ => Err(run.unexpected("a manifest")),
+        }
+    }
+
+    /// Runs the action `name` with `input`.
+    pub async fn action(&self, name: &str, input: Value) -> Result<Run, HarnessError> {
+        self.call(Call::Action {
+            action: name.into(),
+            input: input.to_string(),
+        })
+        .await
+    }
+
+    /// Runs the trigger `name` on `request`, with the trigger's `inputs`.
+    pub async fn trigger(
+        &self,
+        name: &str,
+        request: HttpRequest,
+        inputs: Value,
+    ) -> Result<Run, HarnessError> {
+        self.call(Call::Trigger {
+            trigger: name.into(),
+            request,
+            inputs: inputs.to_string(),
+        })
+        .await
+    }
+
+    /// Runs the data source `name` with `input`.
+    pub async fn data_source(&self, name: &str, input: Value) -> Result<Run, HarnessError> {
+        self.call(Call::DataSource {
+            name: name.into(),
+            input: input.to_string(),
+        })
+        .await
+    }
+
+    /// Runs the instance-deploy hook of `trigger`.
+    pub async fn deploy(&self, trigger: &str, inputs: Value) -> Result<Run, HarnessError> {
+        self.call(Call::InstanceDeploy {
+            trigger: trigger.into(),
+            inputs: inputs.to_string(),
+        })
+        .await
+    }
+
+    /// Runs the instance-remove hook of `trigger`.
+    pub async fn remove(&self, trigger: &str, inputs: Value) -> Result<Run, HarnessError> {
+        self.call(Call::InstanceRemove {
+            trigger: trigger.into(),
+            inputs: inputs.to_string(),
+        })
+        .await
+    }
+
+    /// Runs a code-native flow with `payload`.
+    pub async fn flow(&self, payload: Value) -> Result<Run, HarnessError> {
+        self.call(Call::FlowExecution {
+            payload: payload.to_string(),
+        })
+        .await
+    }
+
+    async fn call(&self, call: Call) -> Result<Run, HarnessError> {
+        let number = self.executions.fetch_add(1, Ordering::Relaxed) + 1;
+        let context = ExecutionContext {
+            execution_id: format!("test-execution-{number}"),
+            ..self.context.clone()
+        };
+        let logs = MemoryLogSink::new();
+        let invocations = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut capabilities = Capabilities {
+            state: self.state.clone(),
+            connections: Arc::new(self.connections.clone()),
+            config: Arc::new(self.config.clone()),
+            log: Arc::new(logs.clone()),
+            egress: Arc::new(self.egress.clone()),
+            invoker: None,
+        };
+        if !self.components.is_empty() {
+            capabilities.invoker = Some(Arc::new(HarnessInvoker {
+                runtime: self.runtime.clone(),
+                components: self.components.clone(),
+                capabilities: capabilities.clone(),
+                limits: self.limits.clone(),
+                invocations: Arc::clone(&invocations),
+            }));
+        }
+        let before = self.state.snapshot();
+        let report = self
+            .runtime
+            .execute(
+                &self.component,
+                call,
+                context.clone(),
+                &capabilities,
+                &self.limits,
+            )
+            .await?;
+        let after = self.state.snapshot();
+        let invocations = std::mem::take(
+            &mut *invocations
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        Ok(Run {
+            outcome: report.outcome,
+            metering: report.metering,
+            logs: logs.take(),
+            state_changes: self.diff(&context, &before, &after),
+            invocations,
+        })
+    }
+
+    fn namespace(&self, scope: Scope, execution_id: &str) -> StateNamespace {
+        let context = &self.context;
+        let tenant = context.tenant_id.clone();
+        match scope {
+            Scope::Execution => StateNamespace::Execution {
+                tenant,
+                execution: execution_id.to_string(),
+            },
+            Scope::Flow => StateNamespace::Flow {
+                tenant,
+                instance: context.instance_id.clone(),
+                flow: context.flow_name.clone(),
+            },
+            Scope::Instance => StateNamespace::Instance {
+                tenant,
+                instance: context.instance_id.clone(),
+            },
+            Scope::Integration => StateNamespace::Integration {
+                tenant,
+                integration: context.integration_id.clone(),
+            },
+        }
+    }
+
+    fn last_execution_id(&self) -> String {
+        format!("test-execution-{}", self.executions.load(Ordering::Relaxed))
+    }
+
+    fn next_execution_id_peek(&self) -> String {
+        format!(
+            "test-execution-{}",
+            self.executions.load(Ordering::Relaxed) + 1
+        )
+    }
+
+    /// The changes in this harness's scopes (and this execution's scope).
+    fn diff(
+        &self,
+        context: &ExecutionContext,
+        before: &HashMap<(StateNamespace, String), String>,
+        after: &HashMap<(StateNamespace, String), String>,
+    ) -> Vec<StateChange> {
+        let scopes = [
+            Scope::Execution,
+            Scope::Flow,
+            Scope::Instance,
+            Scope::Integration,
+        ]
+        .map(|scope| (self.namespace(scope, &context.execution_id), scope));
+        let scope_of = |namespace: &StateNamespace| {
+            scopes
+                .iter()
+                .find(|(candidate, _)| candidate == namespace)
+                .map(|(_, scope)| *scope)
+        };
+        let parse = |text: Option<&String>| text.and_then(|text| serde_json::from_str(text).ok());
+        let mut changes = BTreeMap::new();
+        for slot in before.keys().chain(after.keys()) {
+            let (old, new) = (before.get(slot), after.get(slot));
+            if old == new {
+                continue;
+            }
+            if let Some(scope) = scope_of(&slot.0) {
+                changes.insert(
+                    (scope, slot.1.clone()),
+                    StateChange {
+                        scope,
+                        key: slot.1.clone(),
+                        before: parse(old),
+                        after: parse(new),
+                    },
+                );
+            }
+        }
+        changes.into_values().collect()
+    }
+}
+
+/// Runs a flow's `invoke` calls on the components given to the harness, each in its
+/// own sandbox with the flow's capabilities, and records them.
+struct HarnessInvoker {
+    runtime: Runtime,
+    components: HashMap<String, LoadedComponent>,
+    capabilities: Capabilities,
+    limits: Limits,
+    invocations: Arc<std::sync::Mutex<Vec<Invocation>>>,
+}
+
+#[async_trait]
+impl Invoker for HarnessInvoker {
+    async fn invoke(
+        &self,
+        caller: &ExecutionContext,
+        component: &str,
+        action: &str,
+        input: String,
+    ) -> Result<Output, GuestError> {
+        let Some(loaded) = self.components.get(component) else {
+            let mut known: Vec<&String> = self.components.keys().collect();
+            known.sort();
+            return Err(GuestError::fatal(format!(
+                "the harness has no component `{component}` (it has {known:?}; add it with with_component)"
+            )));
+        };
+        let context = ExecutionContext {
+            step: Some(format!("{component}.{action}")),
+            ..caller.clone()
+        };
+        let call = Call::Action {
+            action: action.to_string(),
+            input: input.clone(),
+        };
+        let report = self
+            .runtime
+            .execute(loaded, call, context, &self.capabilities, &self.limits)
+            .await
+            .map_err(|err| GuestError::fatal(err.to_string()))?;
+        let result = match &report.outcome {
+            Outcome::Completed {
+                result: Returned::Output(output),
+            } => Ok(output.clone()),
+            Outcome::GuestError { error } => Err(error.clone()),
+            other => Err(GuestError::fatal(format!(
+                "{component}.{action} ended with {}",
+                other.status()
+            ))),
+        };
+        self.invocations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Invocation {
+                component: component.to_string(),
+                action: action.to_string(),
+                input: serde_json::from_str(&input).unwrap_or(Value::String(input)),
+                outcome: report.outcome,
+            });
+        result
+    }
+
+    async fn invoke_flow(
+        &self,
+        _caller: &ExecutionContext,
+        name: &str,
+        _payload: String,
+    ) -> Result<Output, GuestError> {
+        Err(GuestError::fatal(format!(
+            "invoke-flow(`{name}`) is not available in the harness, which runs one flow"
+        )))
+    }
+}
