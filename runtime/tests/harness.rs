@@ -31,11 +31,17 @@ async fn state_goes_in_and_changes_come_out() {
     assert_eq!(harness.state(Scope::Flow, "count"), Some(json!(43)));
 
     let run = harness
-        .action("remember", json!({"scope": "execution", "key": "tmp", "value": [1]}))
+        .action(
+            "remember",
+            json!({"scope": "execution", "key": "tmp", "value": [1]}),
+        )
         .await
         .unwrap();
     assert_eq!(run.state_changes[0].scope, Scope::Execution);
-    let run = harness.action("forget", json!({"scope": "flow", "key": "count"})).await.unwrap();
+    let run = harness
+        .action("forget", json!({"scope": "flow", "key": "count"}))
+        .await
+        .unwrap();
     assert_eq!(run.state_changes[0].after, None);
 }
 
@@ -55,7 +61,10 @@ async fn config_connections_context_and_logs() {
     assert_eq!(output["config"], json!({"region": "eu"}));
     assert_eq!(output["context"]["flowName"], "Nightly");
     assert_eq!(output["context"]["tenantId"], "test-tenant");
-    let run = harness.action("connection", json!({"key": "crm"})).await.unwrap();
+    let run = harness
+        .action("connection", json!({"key": "crm"}))
+        .await
+        .unwrap();
     assert_eq!(run.json().unwrap()["fields"], json!({"apiKey": "k-1"}));
     let run = harness.action("echo", json!({"x": 1})).await.unwrap();
     assert_eq!(run.messages(), vec!["echo"]);
@@ -64,20 +73,32 @@ async fn config_connections_context_and_logs() {
 #[tokio::test]
 async fn failures_arrive_as_typed_outcomes() {
     let harness = hello().with_limits(Limits::default().fuel(2_000_000));
-    let run = harness.action("fail", json!({"kind": "retryable", "message": "later"})).await.unwrap();
+    let run = harness
+        .action("fail", json!({"kind": "retryable", "message": "later"}))
+        .await
+        .unwrap();
     assert_eq!(run.guest_error().unwrap().kind, GuestErrorKind::Retryable);
     let err = run.json().unwrap_err();
     assert!(matches!(err, HarnessError::Unexpected { .. }), "{err}");
     assert!(err.to_string().contains("retryable error: later"), "{err}");
 
-    let run = harness.action("panic", json!({"message": "bad invariant"})).await.unwrap();
+    let run = harness
+        .action("panic", json!({"message": "bad invariant"}))
+        .await
+        .unwrap();
     match &run.outcome {
-        Outcome::Trap { stderr, .. } => assert!(stderr.as_deref().unwrap_or("").contains("bad invariant")),
+        Outcome::Trap { stderr, .. } => {
+            assert!(stderr.as_deref().unwrap_or("").contains("bad invariant"))
+        }
         other => panic!("expected a trap, got {other:?}"),
     }
     let harness = harness.with_limits(Limits::default().memory_bytes(64 << 10));
     let run = harness.action("echo", json!({})).await.unwrap();
-    assert!(matches!(run.outcome, Outcome::MemoryLimit { .. }), "{:?}", run.outcome);
+    assert!(
+        matches!(run.outcome, Outcome::MemoryLimit { .. }),
+        "{:?}",
+        run.outcome
+    );
 }
 
 #[tokio::test]
@@ -88,13 +109,22 @@ async fn triggers_data_sources_and_hooks() {
         body: br#"{"n":1}"#.to_vec(),
         ..HttpRequest::default()
     };
-    let run = harness.trigger("webhook", request, json!({})).await.unwrap();
-    assert!(matches!(run.trigger_outcome().unwrap(), TriggerOutcome::Accept { .. }));
+    let run = harness
+        .trigger("webhook", request, json!({}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        run.trigger_outcome().unwrap(),
+        TriggerOutcome::Accept { .. }
+    ));
     let run = harness.data_source("colors", json!({})).await.unwrap();
     assert_eq!(run.data_source().unwrap()[0]["key"], "red");
     let run = harness.deploy("webhook", json!({})).await.unwrap();
     assert_eq!(run.state_changes[0].key, "deployed:webhook");
-    assert_eq!(harness.state(Scope::Instance, "deployed:webhook"), Some(json!(true)));
+    assert_eq!(
+        harness.state(Scope::Instance, "deployed:webhook"),
+        Some(json!(true))
+    );
     harness.remove("webhook", json!({})).await.unwrap();
     assert_eq!(harness.state(Scope::Instance, "deployed:webhook"), None);
     assert_eq!(harness.manifest().await.unwrap()["key"], "hello");
@@ -121,5 +151,10 @@ async fn flows_invoke_components_and_record_the_calls() {
         .flow(json!({"invoke": {"component": "nope", "action": "echo"}}))
         .await
         .unwrap();
-    assert!(run.guest_error().unwrap().message.contains("no component `nope`"));
+    assert!(
+        run.guest_error()
+            .unwrap()
+            .message
+            .contains("no component `nope`")
+    );
 }
