@@ -21,6 +21,7 @@ mod bindings;
 pub mod capabilities;
 pub mod engine;
 pub mod error;
+pub mod flow;
 #[cfg(feature = "guest-build")]
 pub mod guest_build;
 #[cfg(feature = "harness")]

@@ -31,11 +31,18 @@ impl Guest for HelloFlow {
         );
         let parsed: Value = serde_json::from_str(&payload)
             .map_err(|e| Error::InvalidInput(format!("payload is not JSON: {e}")))?;
-        match parsed.get("invoke") {
+        // Run by the flow engine, the payload is the trigger's result
+        // (`{method, path, query, headers, body, branch}`) and the request is its body;
+        // run directly (the harness, `sluice run --payload`), it is the request itself.
+        let is_trigger_result = parsed.get("body").is_some() && parsed.get("headers").is_some();
+        let request = if is_trigger_result {
+            parsed["body"].clone()
+        } else {
+            parsed
+        };
+        match request.get("invoke") {
             None => Ok(Output {
-                // The original text, not a re-serialisation, so the output is
-                // byte-for-byte the payload the trigger produced.
-                data: Data::Json(payload),
+                data: Data::Json(request.to_string()),
                 content_type: None,
                 status: None,
                 headers: Vec::new(),

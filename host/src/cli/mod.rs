@@ -1,9 +1,10 @@
 //! The command line of `sluice`: the clap definition of the top-level [`Cli`] and its
 //! subcommands, and the dispatch from a parsed command to the module that runs it.
-//! Each subcommand owns a module (`run`, ...); exit codes live in [`exit`].
+//! Each subcommand owns a module (`run`, `flow`, ...); exit codes live in [`exit`].
 
 pub mod byte_size;
 pub mod exit;
+pub mod flow;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,9 @@ pub enum Command {
     /// and logs as one JSON document on stdout.
     #[command(after_help = exit::EXIT_CODES_HELP)]
     Run(run::RunArgs),
+    /// Validate a flow definition, or run one of its flows locally and print the
+    /// execution record.
+    Flow(flow::FlowArgs),
 }
 
 impl Cli {
@@ -34,6 +38,7 @@ impl Cli {
     pub async fn execute(self) -> ExitStatus {
         match self.command {
             Command::Run(args) => run::run(args).await,
+            Command::Flow(args) => flow::run(args).await,
         }
     }
 }

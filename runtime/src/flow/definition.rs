@@ -1,0 +1,627 @@
+//! The definition format of declarative integrations: serde types that YAML and JSON
+//! both parse into (YAML is read into a JSON value first, so the two cannot drift),
+//! and the parse errors, which carry the path of the offending field in the file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::validate::{InvalidDefinition, ValidationError};
+
+/// The only `definitionVersion` this engine reads.
+pub const DEFINITION_VERSION: u32 = 1;
+
+/// An integration: pinned components, config variables and flows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Definition {
+    /// Schema version of the document; must be [`DEFINITION_VERSION`].
+    pub definition_version: u32,
+    /// Display name of the integration.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The components the flows use, by component key, each pinned to one version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, ComponentPin>,
+    /// Config variables, shared by every flow of the integration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_vars: Vec<ConfigVar>,
+    pub flows: Vec<Flow>,
+}
+
+/// A component version an integration uses. `hash` (the sha256 of the component's
+/// bytes) is filled in at publish time, so a published definition names exactly one
+/// build even if the version is uploaded again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComponentPin {
+    /// The version the component's manifest declares.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+}
+
+/// A config variable: its value is set per instance (the `config` capability); the
+/// default applies when the instance sets none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigVar {
+    /// The reference key: letters, digits, spaces, `-` and `_`.
+    pub key: String,
+    #[serde(default)]
+    pub data_type: ConfigVarType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The data type of a config variable (seed §3.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ConfigVarType {
+    #[default]
+    String,
+    Number,
+    Boolean,
+    Date,
+    Timestamp,
+    Picklist,
+    Code,
+    Json,
+    Connection,
+    Schedule,
+    ObjectSelection,
+    ObjectFieldMap,
+    JsonForm,
+}
+
+/// One flow: a trigger followed by steps, or a code-native flow component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Flow {
+    /// Stable key of the flow; derived from `name` (camelCase) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A component trigger; absent means the built-in webhook trigger, which passes
+    /// the request through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// The steps of a declarative flow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// A code-native flow instead of steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeFlow>,
+}
+
+/// A trigger of a component (for example one that verifies an HMAC signature).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Trigger {
+    /// Component key, as pinned in `components`.
+    pub component: String,
+    /// Trigger key in the component's manifest.
+    pub trigger: String,
+    /// Static inputs: `value`, `configVar`, or `complex` of those.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, Input>,
+}
+
+/// A code-native flow: a component of world `flow`, pinned in `components`. Its
+/// `invoke` calls may name any other pinned component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CodeFlow {
+    pub component: String,
+}
+
+/// One step. Exactly one of `action`, `branchOnValue`, `branchOnExpression`,
+/// `loopOverItems`, `loopNTimes`, `breakLoop` and `stopExecution` is set; the
+/// validator reports anything else.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Step {
+    /// Stable reference key; derived from `name` (camelCase) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `component.action`, the component pinned in `components`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Inputs of an action step, by input name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, Input>,
+    /// What to do when an action step fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_config: Option<ErrorConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_on_value: Option<BranchOnValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_on_expression: Option<BranchOnExpression>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_over_items: Option<LoopOverItems>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_n_times: Option<LoopNTimes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_loop: Option<BreakLoop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_execution: Option<StopExecution>,
+}
+
+impl Step {
+    /// An action step calling `action` (`component.action`).
+    pub fn action(key: impl Into<String>, action: impl Into<String>) -> Self {
+        Step {
+            key: Some(key.into()),
+            action: Some(action.into()),
+            ..Step::default()
+        }
+    }
+
+    /// Adds an input (builder style).
+    pub fn input(mut self, name: impl Into<String>, input: Input) -> Self {
+        self.inputs.insert(name.into(), input);
+        self
+    }
+}
+
+/// Step-level error handling (seed §1.9, §3.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErrorConfig {
+    #[serde(default)]
+    pub error_handler_type: ErrorHandler,
+    /// Retries after the first attempt, 0 to 5 (`retry` only; default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Seconds before the first retry, 0 to 60 (`retry` only; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_seconds: Option<u32>,
+    /// Double the delay before each further retry (`retry` only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uses_exponential_backoff: bool,
+    /// Continue, with the error as the step's result, when the last retry fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_final_error: bool,
+}
+
+/// How a failing step is handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorHandler {
+    /// Stop the flow; the execution fails with this step.
+    #[default]
+    Fail,
+    /// Continue; the step's result is `{"error": {...}}`.
+    Ignore,
+    /// Run the step again, within `maxAttempts` and `delaySeconds`.
+    Retry,
+}
+
+/// Branch on value: the first branch whose value equals `value` runs, else `else`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchOnValue {
+    pub value: Input,
+    pub branches: Vec<ValueBranch>,
+    #[serde(default, rename = "else", skip_serializing_if = "Vec::is_empty")]
+    pub else_steps: Vec<Step>,
+}
+
+/// One branch of a [`BranchOnValue`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValueBranch {
+    pub name: String,
+    pub value: Input,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// Branch on expression: branches are tried in order, the first whose condition is
+/// true runs, else `else`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchOnExpression {
+    pub branches: Vec<ExpressionBranch>,
+    #[serde(default, rename = "else", skip_serializing_if = "Vec::is_empty")]
+    pub else_steps: Vec<Step>,
+}
+
+/// One branch of a [`BranchOnExpression`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpressionBranch {
+    pub name: String,
+    pub condition: Condition,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// Loop over the items of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoopOverItems {
+    pub items: Input,
+    pub steps: Vec<Step>,
+}
+
+/// Loop a number of times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoopNTimes {
+    pub count: Input,
+    pub steps: Vec<Step>,
+}
+
+/// Ends the innermost enclosing loop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakLoop {}
+
+/// Ends the execution successfully with a response for a synchronous caller.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StopExecution {
+    /// HTTP status, 100 to 599 (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Input>,
+    /// An object of header names to values, or a list of `[name, value]` pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Input>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<Input>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Input>,
+}
+
+/// An input: where a value comes from. In the file it is `{type, value}`, or a bare
+/// scalar (string, number, boolean, null) as a shorthand for `{type: value, value: X}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A literal JSON value.
+    Value(Value),
+    /// A step result or loop variable: `createTicket.results.id`,
+    /// `trigger.results.body.issue.number`, `eachItem.currentItem.name`.
+    Reference(String),
+    /// The key of a config variable.
+    ConfigVar(String),
+    /// Text with `{{reference}}` and `{{#config var}}` interpolations.
+    Template(String),
+    /// A list or an object of inputs.
+    Complex(Complex),
+}
+
+/// The value of a `complex` input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Complex {
+    List(Vec<Input>),
+    Object(BTreeMap<String, Input>),
+}
+
+impl Input {
+    /// A literal value.
+    pub fn value(value: impl Into<Value>) -> Self {
+        Input::Value(value.into())
+    }
+
+    /// A reference (`step.results.path`).
+    pub fn reference(path: impl Into<String>) -> Self {
+        Input::Reference(path.into())
+    }
+
+    /// A template (`"gh-{{trigger.results.body.n}}"`).
+    pub fn template(text: impl Into<String>) -> Self {
+        Input::Template(text.into())
+    }
+
+    /// A config variable.
+    pub fn config_var(key: impl Into<String>) -> Self {
+        Input::ConfigVar(key.into())
+    }
+
+    /// The input as the file writes it, `{type, value}`.
+    pub fn to_json(&self) -> Value {
+        let (kind, value) = match self {
+            Input::Value(value) => ("value", value.clone()),
+            Input::Reference(text) => ("reference", Value::String(text.clone())),
+            Input::ConfigVar(text) => ("configVar", Value::String(text.clone())),
+            Input::Template(text) => ("template", Value::String(text.clone())),
+            Input::Complex(Complex::List(items)) => (
+                "complex",
+                Value::Array(items.iter().map(Input::to_json).collect()),
+            ),
+            Input::Complex(Complex::Object(entries)) => (
+                "complex",
+                Value::Object(
+                    entries
+                        .iter()
+                        .map(|(name, input)| (name.clone(), input.to_json()))
+                        .collect(),
+                ),
+            ),
+        };
+        let mut object = Map::new();
+        object.insert("type".into(), Value::String(kind.into()));
+        object.insert("value".into(), value);
+        Value::Object(object)
+    }
+
+    /// Reads an input from its JSON form. Errors name the sub-path inside the input
+    /// (`value[1].type`) when the problem is nested.
+    pub fn from_json(value: &Value) -> Result<Input, String> {
+        match value {
+            Value::Object(object) => {
+                let Some(kind) = object.get("type") else {
+                    return Err(
+                        "an input is `{type, value}` or a plain scalar; this object has \
+                         no `type`"
+                            .into(),
+                    );
+                };
+                if let Some(extra) = object.keys().find(|key| *key != "type" && *key != "value") {
+                    return Err(format!(
+                        "unknown field `{extra}` in an input (expected `type` and `value`)"
+                    ));
+                }
+                let kind = kind.as_str().ok_or("`type` of an input must be a string")?;
+                let value = object.get("value");
+                let text = |what: &str| -> Result<String, String> {
+                    match value {
+                        Some(Value::String(text)) => Ok(text.clone()),
+                        Some(_) => Err(format!("the value of a `{what}` input must be a string")),
+                        None => Err(format!("a `{what}` input needs a `value`")),
+                    }
+                };
+                match kind {
+                    "value" => Ok(Input::Value(value.cloned().unwrap_or(Value::Null))),
+                    "reference" => text("reference").map(Input::Reference),
+                    "configVar" => text("configVar").map(Input::ConfigVar),
+                    "template" => text("template").map(Input::Template),
+                    "complex" => match value {
+                        Some(Value::Array(items)) => items
+                            .iter()
+                            .enumerate()
+                            .map(|(index, item)| {
+                                Input::from_json(item)
+                                    .map_err(|err| format!("value[{index}]: {err}"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(|items| Input::Complex(Complex::List(items))),
+                        Some(Value::Object(entries)) => entries
+                            .iter()
+                            .map(|(name, item)| {
+                                Input::from_json(item)
+                                    .map(|input| (name.clone(), input))
+                                    .map_err(|err| format!("value.{name}: {err}"))
+                            })
+                            .collect::<Result<BTreeMap<_, _>, _>>()
+                            .map(|entries| Input::Complex(Complex::Object(entries))),
+                        _ => Err(
+                            "the value of a `complex` input must be a list or an object \
+                             of inputs"
+                                .into(),
+                        ),
+                    },
+                    other => Err(format!(
+                        "unknown input type `{other}` (expected value, reference, configVar, \
+                         template or complex)"
+                    )),
+                }
+            }
+            Value::Array(_) => Err("a list must be written as `{type: complex, value: [...]}` \
+                 (or `{type: value, value: [...]}` for a literal)"
+                .into()),
+            scalar => Ok(Input::Value(scalar.clone())),
+        }
+    }
+}
+
+impl Serialize for Input {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Input::from_json(&value).map_err(D::Error::custom)
+    }
+}
+
+/// A branch condition, in the prefix notation of Prismatic's YAML:
+/// `[operator, left, right]` for a comparison (`[operator, term]` for a unary one) and
+/// `[and | or, condition, condition, ...]` for groups. Terms are inputs. Checked when
+/// the definition is validated, so a malformed condition is reported with its path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition(pub Value);
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(Condition)
+    }
+}
+
+/// The syntax of a definition file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// JSON for a `.json` file, YAML otherwise.
+    pub fn of_path(path: &Path) -> Format {
+        match path.extension().and_then(|ext| ext.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+impl Definition {
+    /// Parses a definition; YAML and JSON produce the same types. Errors carry the
+    /// path of the field (and, for syntax errors, the line and column).
+    pub fn parse(text: &str, format: Format) -> Result<Definition, InvalidDefinition> {
+        let value = match format {
+            Format::Json => serde_json::from_str::<Value>(text).map_err(|err| {
+                InvalidDefinition::single(ValidationError {
+                    path: String::new(),
+                    message: format!("not valid JSON: {err}"),
+                    line: Some(err.line() as u64),
+                    column: Some(err.column() as u64),
+                })
+            })?,
+            Format::Yaml => yaml_value(text).map_err(|err| {
+                let location = err.location();
+                InvalidDefinition::single(ValidationError {
+                    path: String::new(),
+                    message: format!(
+                        "not valid YAML: {}",
+                        first_line(&err.without_snippet().to_string())
+                    ),
+                    line: location.map(|at| at.line()),
+                    column: location.map(|at| at.column()),
+                })
+            })?,
+        };
+        Self::from_value(value)
+    }
+
+    /// Reads and parses a definition file: JSON for `.json`, YAML otherwise.
+    pub fn from_path(path: &Path) -> Result<Definition, InvalidDefinition> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            InvalidDefinition::single(ValidationError::at(
+                "",
+                format!("cannot read {}: {err}", path.display()),
+            ))
+        })?;
+        Self::parse(&text, Format::of_path(path))
+    }
+
+    /// Parses a YAML definition.
+    pub fn from_yaml(text: &str) -> Result<Definition, InvalidDefinition> {
+        Self::parse(text, Format::Yaml)
+    }
+
+    /// Parses a JSON definition.
+    pub fn from_json(text: &str) -> Result<Definition, InvalidDefinition> {
+        Self::parse(text, Format::Json)
+    }
+
+    /// Reads a definition from a JSON value (what both syntaxes parse into).
+    pub fn from_value(value: Value) -> Result<Definition, InvalidDefinition> {
+        if !value.is_object() {
+            return Err(InvalidDefinition::single(ValidationError::at(
+                "",
+                "a definition is an object with `definitionVersion`, `name` and `flows`",
+            )));
+        }
+        serde_path_to_error::deserialize::<_, Definition>(value).map_err(|err| {
+            let path = err.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            InvalidDefinition::single(ValidationError::at(path, err.into_inner().to_string()))
+        })
+    }
+
+    /// The definition as JSON.
+    pub fn to_json_value(&self) -> Value {
+        // Serializing these types cannot fail: keys are strings, values JSON.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Reads YAML into a JSON value. Only YAML 1.2 booleans are booleans: `yes`, `no`,
+/// `on` and `off` stay strings (a branch named `Yes` must not become `true`).
+pub(crate) fn yaml_value(text: &str) -> Result<Value, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_and_json_parse_into_the_same_types() {
+        let yaml = r#"
+definitionVersion: 1
+name: Demo
+components:
+  hello: {version: "0.1.0"}
+configVars:
+  - key: Region
+    defaultValue: eu
+flows:
+  - key: main
+    steps:
+      - key: first
+        action: hello.echo
+        inputs:
+          plain: 5
+          ref: {type: reference, value: trigger.results.body.id}
+          list: {type: complex, value: [1, {type: configVar, value: Region}]}
+"#;
+        let from_yaml = Definition::from_yaml(yaml).expect("yaml parses");
+        let json_text = serde_json::to_string(&from_yaml.to_json_value()).unwrap();
+        let from_json = Definition::from_json(&json_text).expect("json parses");
+        assert_eq!(from_yaml, from_json);
+        let inputs = &from_yaml.flows[0].steps[0].inputs;
+        assert_eq!(inputs["plain"], Input::Value(json!(5)));
+        assert_eq!(
+            inputs["list"],
+            Input::Complex(Complex::List(vec![
+                Input::Value(json!(1)),
+                Input::ConfigVar("Region".into())
+            ]))
+        );
+    }
+
+    #[test]
+    fn type_errors_carry_the_path() {
+        let err = Definition::from_json(
+            r#"{"definitionVersion": 1, "name": "x", "flows": [{"key": "f", "steps": [{"key": "a", "inputs": {"x": {"type": "nope", "value": 1}}}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.errors[0].path, "flows[0].steps[0].inputs.x");
+        assert!(err.errors[0].message.contains("unknown input type `nope`"));
+    }
+
+    #[test]
+    fn only_yaml_1_2_booleans_are_booleans() {
+        assert_eq!(
+            yaml_value("[yes, No, on, true, False]").unwrap(),
+            json!(["yes", "No", "on", true, false])
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_carry_line_and_column() {
+        let err = Definition::from_yaml("name: x\nflows: [\n  - a: b\n").unwrap_err();
+        assert!(err.errors[0].line.is_some(), "{err:?}");
+        assert!(err.errors[0].message.starts_with("not valid YAML"));
+    }
+}

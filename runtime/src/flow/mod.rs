@@ -1,0 +1,63 @@
+//! The flow engine: declarative integrations (YAML or JSON, see `docs/flows.md`) and
+//! code-native flows, validated and compiled once into a [`Plan`], then executed step
+//! by step, each action in a sandbox of its own, into an [`ExecutionRecord`].
+//!
+//! ```no_run
+//! use sluice_runtime::flow::{Definition, FlowEngine, MemoryCatalog, RunEnv, compile, json_request};
+//! use sluice_runtime::{Runtime, RuntimeConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let catalog = MemoryCatalog::load_dir(&runtime, "components/".as_ref()).await?;
+//! let definition = Definition::from_yaml(&std::fs::read_to_string("integration.yaml")?)?;
+//! let plan = compile(&definition, &catalog)?;
+//! let engine = FlowEngine::new(runtime);
+//! let record = engine
+//!     .run(&plan, "sync", json_request(r#"{"issue": {"number": 13}}"#), &RunEnv::default())
+//!     .await?;
+//! println!("{:?}: {} steps", record.status, record.steps.len());
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod definition;
+pub mod executor;
+pub mod expression;
+mod invoker;
+pub mod keys;
+mod logs;
+mod plan;
+pub mod record;
+pub mod reference;
+pub mod scenario;
+pub mod schema;
+pub mod state;
+pub mod template;
+pub mod validate;
+
+pub use catalog::{
+    CatalogEntry, CatalogError, ComponentCatalog, ComponentManifest, InputSchema, MemoryCatalog,
+    SkippedFile,
+};
+pub use definition::{
+    BranchOnExpression, BranchOnValue, BreakLoop, CodeFlow, Complex, ComponentPin, Condition,
+    ConfigVar, ConfigVarType, DEFINITION_VERSION, Definition, ErrorConfig, ErrorHandler,
+    ExpressionBranch, Flow, Format, Input, LoopNTimes, LoopOverItems, Step, StopExecution, Trigger,
+    ValueBranch,
+};
+pub use executor::{
+    EngineOptions, FlowEngine, RunEnv, RunError, Sleeper, TokioSleeper, json_request,
+};
+pub use expression::{Expr, ExpressionError, Operator, compare};
+pub use keys::camel_case_key;
+pub use plan::Plan;
+pub use record::{
+    AttemptRecord, ExecutionRecord, ExecutionStatus, FlowKind, FlowResponse, InputSummary,
+    MemoryResultStore, RecordedValue, ResultStore, StepError, StepKind, StepRecord, StepStatus,
+};
+pub use scenario::{
+    Expectation, Implementation, Observation, Scenario, ScenarioError, ScenarioEvent,
+    ScenarioRequest, ScenarioRun,
+};
+pub use state::ExecutionState;
+pub use validate::{InvalidDefinition, TRIGGER_KEY, ValidationError, compile, validate};

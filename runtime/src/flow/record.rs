@@ -1,0 +1,398 @@
+//! The execution record: what a flow execution did, step by step (status, attempts,
+//! times, fuel, peak memory, an input summary, the result, the logs), as serde types
+//! whose JSON is the `--json` output of `sluice flow run`. Results over a size cap are
+//! kept in a [`ResultStore`] and recorded by reference.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::LogRecord;
+
+/// One execution of a flow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRecord {
+    pub execution_id: String,
+    /// The integration's name.
+    pub integration: String,
+    /// The flow's key.
+    pub flow: String,
+    pub kind: FlowKind,
+    pub status: ExecutionStatus,
+    /// Milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    pub ended_at_ms: u64,
+    pub duration_us: u64,
+    /// The step the execution failed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+    /// What a synchronous caller receives: the stop-execution response, the trigger's
+    /// response, or the last step's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<FlowResponse>,
+    /// Steps in the order they ran; the steps of a loop repeat, one per iteration.
+    pub steps: Vec<StepRecord>,
+    /// Fuel of every sandbox of the execution.
+    pub fuel_used: u64,
+}
+
+impl ExecutionRecord {
+    /// Whether the execution succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.status == ExecutionStatus::Succeeded
+    }
+
+    /// The records of step `key` (several for a step inside a loop).
+    pub fn step_runs<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a StepRecord> + 'a {
+        self.steps.iter().filter(move |step| step.key == key)
+    }
+
+    /// The last record of step `key`.
+    pub fn step(&self, key: &str) -> Option<&StepRecord> {
+        self.steps.iter().rev().find(|step| step.key == key)
+    }
+}
+
+/// How the flow is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FlowKind {
+    Declarative,
+    Code,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExecutionStatus {
+    Succeeded,
+    Failed,
+}
+
+/// What kind of step a record is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StepKind {
+    Trigger,
+    Action,
+    BranchOnValue,
+    BranchOnExpression,
+    LoopOverItems,
+    LoopNTimes,
+    BreakLoop,
+    StopExecution,
+    /// The `on-execution` call of a code-native flow.
+    Code,
+    /// An `invoke` call of a code-native flow.
+    Invoke,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// Failed, and the flow went on (`ignore`, or `retry` with `ignoreFinalError`).
+    Ignored,
+}
+
+/// One step (one iteration of it, inside a loop).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    pub key: String,
+    pub kind: StepKind,
+    /// The indices of the enclosing loops' iterations, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iteration: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// The action (or trigger) called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    pub status: StepStatus,
+    pub started_at_ms: u64,
+    pub ended_at_ms: u64,
+    pub duration_us: u64,
+    /// Each sandboxed attempt (empty for control steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptRecord>,
+    /// Summed over attempts.
+    pub fuel_used: u64,
+    /// The highest over attempts.
+    pub peak_memory_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RecordedValue>,
+    /// The branch taken (branch steps), or chosen by an action or trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+    /// Log lines the step's sandboxes wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<LogRecord>,
+}
+
+impl StepRecord {
+    /// The inline result, if the result was small enough to keep in the record.
+    pub fn result_value(&self) -> Option<&Value> {
+        match &self.result {
+            Some(RecordedValue::Inline(value)) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// One sandboxed call of a step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptRecord {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The sandbox outcome (`completed`, `guest-error`, `timeout`, ...), or `not-run`.
+    pub outcome: String,
+    /// The wait before this attempt, in milliseconds.
+    pub delay_before_ms: u64,
+    pub duration_us: u64,
+    pub fuel_used: u64,
+    pub peak_memory_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepError {
+    /// A guest error kind (`invalid-input`, `connection`, `retryable`, `fatal`), a
+    /// sandbox outcome (`out-of-fuel`, `timeout`, `trap`, ...), or one of the engine's:
+    /// `input` (an input could not be built), `expression` (a condition could not be
+    /// evaluated), `host` (the sandbox could not start), `limit` (an engine limit).
+    pub kind: String,
+    pub message: String,
+    /// For connection errors: the connection's config-variable key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl StepError {
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError {
+            kind: kind.into(),
+            message: message.into(),
+            connection: None,
+        }
+    }
+
+    /// The error as a step result: `{"error": {"kind", "message"}}`.
+    pub fn to_result(&self) -> Value {
+        let mut error = serde_json::Map::new();
+        error.insert("kind".into(), Value::String(self.kind.clone()));
+        error.insert("message".into(), Value::String(self.message.clone()));
+        if let Some(connection) = &self.connection {
+            error.insert("connection".into(), Value::String(connection.clone()));
+        }
+        let mut result = serde_json::Map::new();
+        result.insert("error".into(), Value::Object(error));
+        Value::Object(result)
+    }
+}
+
+/// The start of a step's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputSummary {
+    pub bytes: usize,
+    /// The first bytes of the input's JSON.
+    pub preview: String,
+    pub truncated: bool,
+}
+
+impl InputSummary {
+    pub(crate) fn of(text: &str, max: usize) -> Self {
+        let mut end = text.len().min(max);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        InputSummary {
+            bytes: text.len(),
+            preview: text[..end].to_string(),
+            truncated: end < text.len(),
+        }
+    }
+}
+
+/// A result in the record: inline, or stored by reference when it is large.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedValue {
+    Inline(Arc<Value>),
+    Stored {
+        /// The [`ResultStore`] reference.
+        reference: String,
+        bytes: usize,
+        /// The first bytes of the JSON.
+        preview: String,
+    },
+}
+
+impl Serialize for RecordedValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RecordedValue::Inline(value) => {
+                let mut state = serializer.serialize_struct("RecordedValue", 2)?;
+                state.serialize_field("storage", "inline")?;
+                state.serialize_field("value", value.as_ref())?;
+                state.end()
+            }
+            RecordedValue::Stored {
+                reference,
+                bytes,
+                preview,
+            } => {
+                let mut state = serializer.serialize_struct("RecordedValue", 4)?;
+                state.serialize_field("storage", "stored")?;
+                state.serialize_field("reference", reference)?;
+                state.serialize_field("bytes", bytes)?;
+                state.serialize_field("preview", preview)?;
+                state.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordedValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = "storage", rename_all = "camelCase")]
+        enum Wire {
+            Inline {
+                value: Value,
+            },
+            Stored {
+                reference: String,
+                bytes: usize,
+                preview: String,
+            },
+        }
+        Ok(match Wire::deserialize(deserializer)? {
+            Wire::Inline { value } => RecordedValue::Inline(Arc::new(value)),
+            Wire::Stored {
+                reference,
+                bytes,
+                preview,
+            } => RecordedValue::Stored {
+                reference,
+                bytes,
+                preview,
+            },
+        })
+    }
+}
+
+/// The HTTP response a synchronous caller of the execution receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowResponse {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<RecordedValue>,
+}
+
+/// Keeps results too large for the record. A host backs this with blob storage.
+#[async_trait]
+pub trait ResultStore: Send + Sync {
+    /// Stores `data` (the result's JSON) and returns a reference to it.
+    async fn put(&self, execution_id: &str, step: &str, data: Vec<u8>) -> Result<String, String>;
+    /// The data behind a reference.
+    async fn get(&self, reference: &str) -> Option<Vec<u8>>;
+}
+
+/// Results in process memory, referenced as `memory://<execution>/<step>/<n>`.
+#[derive(Debug, Default)]
+pub struct MemoryResultStore {
+    next: AtomicU64,
+    blobs: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryResultStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl ResultStore for MemoryResultStore {
+    async fn put(&self, execution_id: &str, step: &str, data: Vec<u8>) -> Result<String, String> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let reference = format!("memory://{execution_id}/{step}/{n}");
+        self.blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(reference.clone(), data);
+        Ok(reference)
+    }
+
+    async fn get(&self, reference: &str) -> Option<Vec<u8>> {
+        self.blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(reference)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn recorded_values_round_trip() {
+        for value in [
+            RecordedValue::Inline(Arc::new(json!({"a": 1}))),
+            RecordedValue::Stored {
+                reference: "memory://e/s/0".into(),
+                bytes: 10,
+                preview: "{\"a\"".into(),
+            },
+        ] {
+            let text = serde_json::to_string(&value).unwrap();
+            let back: RecordedValue = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, value);
+        }
+        assert_eq!(
+            serde_json::to_value(RecordedValue::Inline(Arc::new(json!(1)))).unwrap(),
+            json!({"storage": "inline", "value": 1})
+        );
+    }
+
+    #[test]
+    fn summaries_cut_on_a_character_boundary() {
+        let summary = InputSummary::of("ééé", 3);
+        assert_eq!(summary.preview, "é");
+        assert!(summary.truncated);
+        assert_eq!(summary.bytes, 6);
+    }
+}
