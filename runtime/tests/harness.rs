@@ -92,6 +92,13 @@ async fn failures_arrive_as_typed_outcomes() {
         }
         other => panic!("expected a trap, got {other:?}"),
     }
+    let run = harness.action("malformed", json!({})).await.unwrap();
+    match &run.outcome {
+        Outcome::InvalidOutput { message } => {
+            assert!(message.contains("does not parse"), "{message}")
+        }
+        other => panic!("expected invalid output, got {other:?}"),
+    }
     let harness = harness.with_limits(Limits::default().memory_bytes(64 << 10));
     let run = harness.action("echo", json!({})).await.unwrap();
     assert!(

@@ -48,6 +48,8 @@ impl Guest for Hello {
             "respond" => respond(&parse_object(&input)?),
             "http-get" => http_get(&parse_object(&input)?),
             "print" => print(&parse_object(&input)?),
+            // Claims JSON that is not: the host must report invalid output, not pass it on.
+            "malformed" => Ok(json_output("{\"unterminated\": ".to_string())),
             "panic" => {
                 // A panic is a trap for the host; its message goes to stderr, which the
                 // host captures and reports with the trap.
