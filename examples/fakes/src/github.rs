@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -97,7 +97,10 @@ impl FakeGithub {
                 "/repos/{owner}/{repo}/hooks",
                 get(list_hooks).post(create_hook),
             )
-            .route("/repos/{owner}/{repo}/hooks/{id}", delete(delete_hook))
+            .route(
+                "/repos/{owner}/{repo}/hooks/{id}",
+                axum::routing::patch(update_hook).delete(delete_hook),
+            )
             .with_state(Arc::clone(&shared));
         FakeGithub {
             server: Server::start(router).await,
@@ -136,6 +139,22 @@ impl FakeGithub {
     /// Webhooks of every repository.
     pub fn hooks(&self) -> Vec<Hook> {
         self.shared.data().hooks.clone()
+    }
+
+    /// A webhook someone else set up on `repo` (another app's, or one made by hand),
+    /// as if created through the API.
+    pub fn add_hook(&self, repo: &str, url: &str, secret: Option<&str>) -> Hook {
+        let mut data = self.shared.data();
+        data.next_id += 1;
+        let hook = Hook {
+            id: data.next_id,
+            repo: repo.into(),
+            url: url.into(),
+            secret: secret.map(str::to_string),
+            events: vec!["push".into()],
+        };
+        data.hooks.push(hook.clone());
+        hook
     }
 
     /// Someone opens issue `number`: the fake records it and returns the signed
@@ -435,6 +454,50 @@ async fn create_hook(
     };
     data.hooks.push(hook.clone());
     (StatusCode::CREATED, Json(hook_json(&hook))).into_response()
+}
+
+/// `PATCH /repos/{owner}/{repo}/hooks/{id}`: what is given replaces what is stored
+/// (GitHub's semantics for `config` and `events`).
+#[derive(Deserialize)]
+struct HookUpdate {
+    config: Option<HookConfigUpdate>,
+    events: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct HookConfigUpdate {
+    url: Option<String>,
+    secret: Option<String>,
+}
+
+async fn update_hook(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    Json(update): Json<HookUpdate>,
+) -> Response {
+    if !authorized(&headers, &shared.token) {
+        return unauthorized();
+    }
+    let repo = format!("{owner}/{repo}");
+    let mut data = shared.data();
+    let Some(hook) = data
+        .hooks
+        .iter_mut()
+        .find(|hook| hook.id == id && hook.repo == repo)
+    else {
+        return not_found("hook");
+    };
+    if let Some(config) = update.config {
+        if let Some(url) = config.url {
+            hook.url = url;
+        }
+        hook.secret = config.secret;
+    }
+    if let Some(events) = update.events {
+        hook.events = events;
+    }
+    Json(hook_json(hook)).into_response()
 }
 
 async fn delete_hook(

@@ -50,6 +50,8 @@ struct Data {
     tickets: BTreeMap<u64, Ticket>,
     comments: Vec<TicketComment>,
     webhooks: Vec<Webhook>,
+    /// How many times a signing secret was read through the API.
+    signing_secret_reads: usize,
     next_id: u64,
 }
 
@@ -129,6 +131,33 @@ impl FakeZendesk {
     /// Webhooks created through the API.
     pub fn webhooks(&self) -> Vec<Webhook> {
         self.shared.data().webhooks.clone()
+    }
+
+    /// A webhook someone else set up (another app's), as if created through the API.
+    pub fn add_webhook(&self, name: &str, endpoint: &str) -> Webhook {
+        let mut data = self.shared.data();
+        let webhook = new_webhook(&mut data, name.into(), endpoint.into());
+        data.webhooks.push(webhook.clone());
+        webhook
+    }
+
+    /// Gives webhook `id` a new signing secret (Zendesk's "reset signing secret"), so
+    /// deliveries are signed with it from now on. Returns the new secret.
+    pub fn reset_signing_secret(&self, id: &str) -> Option<String> {
+        let mut data = self.shared.data();
+        data.next_id += 1;
+        let secret = format!(
+            "secret-{}",
+            hex::encode(&hmac_sha256(b"reset", &[&data.next_id.to_be_bytes()])[..12])
+        );
+        let webhook = data.webhooks.iter_mut().find(|webhook| webhook.id == id)?;
+        webhook.secret = secret.clone();
+        Some(secret)
+    }
+
+    /// How many times `GET /api/v2/webhooks/{id}/signing_secret` answered a secret.
+    pub fn signing_secret_reads(&self) -> usize {
+        self.shared.data().signing_secret_reads
     }
 
     /// An agent comments on ticket `ticket` in Zendesk: the fake stores the comment and
@@ -381,23 +410,27 @@ async fn create_webhook(
         return unauthorized();
     }
     let mut data = shared.data();
-    data.next_id += 1;
-    let id = format!("01WEBHOOK{}", data.next_id);
-    let webhook = Webhook {
-        secret: format!(
-            "secret-{}",
-            hex::encode(&hmac_sha256(b"secret", &[id.as_bytes()])[..12])
-        ),
-        id,
-        name: envelope.webhook.name,
-        endpoint: envelope.webhook.endpoint,
-    };
+    let webhook = new_webhook(&mut data, envelope.webhook.name, envelope.webhook.endpoint);
     data.webhooks.push(webhook.clone());
     (
         StatusCode::CREATED,
         Json(json!({"webhook": {"id": webhook.id, "name": webhook.name, "endpoint": webhook.endpoint, "status": "active"}})),
     )
         .into_response()
+}
+
+fn new_webhook(data: &mut Data, name: String, endpoint: String) -> Webhook {
+    data.next_id += 1;
+    let id = format!("01WEBHOOK{}", data.next_id);
+    Webhook {
+        secret: format!(
+            "secret-{}",
+            hex::encode(&hmac_sha256(b"secret", &[id.as_bytes()])[..12])
+        ),
+        id,
+        name,
+        endpoint,
+    }
 }
 
 async fn list_webhooks(State(shared): SharedState, headers: HeaderMap) -> Response {
@@ -438,16 +471,15 @@ async fn signing_secret(
     if !authorized(&headers, &shared.token) {
         return unauthorized();
     }
-    match shared
-        .data()
+    let mut data = shared.data();
+    let Some(secret) = data
         .webhooks
         .iter()
         .find(|webhook| webhook.id == id)
-    {
-        Some(webhook) => {
-            Json(json!({"signing_secret": {"algorithm": "SHA256", "secret": webhook.secret}}))
-                .into_response()
-        }
-        None => not_found("webhook"),
-    }
+        .map(|webhook| webhook.secret.clone())
+    else {
+        return not_found("webhook");
+    };
+    data.signing_secret_reads += 1;
+    Json(json!({"signing_secret": {"algorithm": "SHA256", "secret": secret}})).into_response()
 }
