@@ -5,13 +5,14 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sluice_fakes::scenario::{GITHUB_SECRET, REPO, SyncDriver, run_sync_scenario};
 use sluice_fakes::{FakeGithub, FakeZendesk, WebhookEvent};
+use sluice_runtime::flow;
 use sluice_runtime::guest_build::example;
 use sluice_runtime::harness::{Harness, Run};
 use sluice_runtime::{
-    Connection, Data, GuestErrorKind, HttpRequest, OAuthToken, Outcome, TriggerOutcome,
+    Connection, GuestErrorKind, HttpRequest, OAuthToken, Outcome, TriggerOutcome,
 };
 
 const GITHUB_TOKEN: &str = "gh-token";
@@ -131,24 +132,17 @@ impl Driver {
             // Refused (a bad signature) or answered (a ping): the flow does not run.
             TriggerOutcome::Respond { .. } => return Ok(()),
             TriggerOutcome::Accept {
-                payload: Data::Json(text),
-                branch,
-                ..
-            } => (
-                serde_json::from_str::<Value>(text).map_err(|e| e.to_string())?,
-                branch.clone(),
-            ),
-            TriggerOutcome::Accept { payload, .. } => {
-                return Err(format!(
-                    "{trigger} accepted a non-JSON payload: {payload:?}"
-                ));
-            }
+                payload, branch, ..
+            } => (payload.clone(), branch.clone()),
         };
+        // Exactly what the flow engine hands a code-native flow.
+        let results = flow::trigger_results(&request, flow::data_value(payload, None));
+        let payload = flow::code_flow_payload(&results, branch.map(Value::String).as_ref());
         let run = self
             .flow
             .clone()
             .with_context(|c| c.flow_name = flow_name.into())
-            .flow(trigger_results(&request, payload, branch))
+            .flow(payload)
             .await
             .map_err(|e| e.to_string())?;
         let result = match &run.outcome {
@@ -161,28 +155,6 @@ impl Driver {
             .push(run);
         result
     }
-}
-
-/// The trigger results object a code-native flow receives.
-fn trigger_results(request: &HttpRequest, body: Value, branch: Option<String>) -> Value {
-    let headers: Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(name, value)| (name.to_ascii_lowercase(), json!(value)))
-        .collect();
-    let query: Map<String, Value> = request
-        .query
-        .iter()
-        .map(|(name, value)| (name.clone(), json!(value)))
-        .collect();
-    json!({
-        "method": request.method,
-        "path": request.path,
-        "query": query,
-        "headers": headers,
-        "body": body,
-        "branch": branch,
-    })
 }
 
 fn succeeded(run: Result<Run, impl std::fmt::Display>, what: &str) -> Result<(), String> {

@@ -408,7 +408,7 @@ impl<'a> Run<'a> {
         match &flow.trigger {
             TriggerPlan::Webhook => {
                 let body = body_value(&request.body, header(&request, "content-type"));
-                let results = Arc::new(request_results(&request, body));
+                let results = Arc::new(trigger_results(&request, body));
                 record.result = Some(self.recorded(&results, TRIGGER_KEY).await);
                 self.slots[0].results = Some(results);
                 self.steps.push(Self::finish_record(record, started));
@@ -453,7 +453,7 @@ impl<'a> Run<'a> {
                         response,
                     })) => {
                         let body = data_value(payload, None);
-                        let results = Arc::new(request_results(&request, body));
+                        let results = Arc::new(trigger_results(&request, body));
                         record.result = Some(self.recorded(&results, TRIGGER_KEY).await);
                         record.branch = branch.clone();
                         self.slots[0].results = Some(results);
@@ -972,16 +972,9 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let mut record = self.new_record(key, StepKind::Code, started_ms);
         record.component = Some(key.to_string());
-        // The whole trigger result, as Prismatic's code-native flows get it: the flow
-        // can tell deliveries apart by their headers and act on the trigger's branch.
-        let payload = match (self.slots[0].results.as_deref(), &self.slots[0].branch) {
-            (Some(Value::Object(results)), branch) => {
-                let mut payload = results.clone();
-                payload.insert("branch".into(), branch.clone().unwrap_or(Value::Null));
-                Value::Object(payload).to_string()
-            }
-            (Some(other), _) => other.to_string(),
-            (None, _) => "null".to_string(),
+        let payload = match self.slots[0].results.as_deref() {
+            Some(results) => code_flow_payload(results, self.slots[0].branch.as_ref()).to_string(),
+            None => "null".to_string(),
         };
         record.input = Some(InputSummary::of(
             &payload,
@@ -1377,7 +1370,9 @@ fn is_small(value: &Value, limit: usize) -> bool {
 }
 
 /// Data as a step result: JSON parsed; bytes as `{contentType, base64}`.
-fn data_value(data: Data, content_type: Option<&str>) -> Value {
+/// A trigger's accepted payload (or an action's data) as a JSON value: JSON data
+/// parsed, bytes as `{contentType, base64}`.
+pub fn data_value(data: Data, content_type: Option<&str>) -> Value {
     match data {
         Data::Json(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
         Data::Bytes(bytes) => {
@@ -1422,10 +1417,10 @@ fn header<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
         .map(|(_, value)| value.as_str())
 }
 
-/// `trigger.results`: `{method, path, query, headers, body}`. Header names are
-/// lower-cased and repeated headers joined with `, `; a repeated query parameter
-/// keeps its last value.
-fn request_results(request: &HttpRequest, body: Value) -> Value {
+/// `trigger.results`: `{method, path, query, headers, body}`, `body` being what the
+/// trigger accepted. Header names are lower-cased and repeated headers joined with
+/// `, `; a repeated query parameter keeps its last value.
+pub fn trigger_results(request: &HttpRequest, body: Value) -> Value {
     let mut headers = Map::new();
     for (name, value) in &request.headers {
         let name = name.to_ascii_lowercase();
@@ -1451,6 +1446,20 @@ fn request_results(request: &HttpRequest, body: Value) -> Value {
     results.insert("headers".into(), Value::Object(headers));
     results.insert("body".into(), body);
     Value::Object(results)
+}
+
+/// The payload of a code-native flow: the whole trigger result plus the trigger's
+/// `branch` (`null` when none), as Prismatic's code-native flows get it, so a flow
+/// can tell deliveries apart by their headers and act on the trigger's decision.
+pub fn code_flow_payload(results: &Value, branch: Option<&Value>) -> Value {
+    match results {
+        Value::Object(results) => {
+            let mut payload = results.clone();
+            payload.insert("branch".into(), branch.cloned().unwrap_or(Value::Null));
+            Value::Object(payload)
+        }
+        other => other.clone(),
+    }
 }
 
 /// A trigger's HTTP response as the flow's response.
@@ -1495,7 +1504,7 @@ mod tests {
         };
         let body = body_value(&request.body, None);
         assert_eq!(
-            request_results(&request, body),
+            trigger_results(&request, body),
             json!({
                 "method": "POST", "path": "x", "query": {"a": "2"},
                 "headers": {"x-thing": "one, two"}, "body": {"n": 1}
