@@ -1,5 +1,12 @@
-//! The `sluice` host: the command-line tool (and, later, the server) built on
-//! `sluice-runtime`. The binary in `main.rs` only parses, sets up logging and
-//! dispatches; everything it runs lives here so it can be tested and reused.
+//! The `sluice` host: the server (HTTP API, webhook ingress, executions, durable
+//! store) and the command-line tool, built on `sluice-runtime`. The binary in
+//! `main.rs` only parses, sets up logging and dispatches; everything it runs lives here
+//! so it can be tested and reused.
 
+pub mod api;
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod secrets;
+pub mod server;
+pub mod store;

@@ -6,6 +6,8 @@ pub mod byte_size;
 pub mod exit;
 pub mod flow;
 pub mod run;
+pub mod serve;
+pub mod tenant;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,10 @@ pub enum Command {
     /// Validate a flow definition, or run one of its flows locally and print the
     /// execution record.
     Flow(flow::FlowArgs),
+    /// Run the Sluice server (HTTP API and webhooks) on its embedded store.
+    Serve(serve::ServeArgs),
+    /// Create and list tenants (operator commands on the data directory).
+    Tenant(tenant::TenantArgs),
 }
 
 impl Cli {
@@ -39,6 +45,8 @@ impl Cli {
         match self.command {
             Command::Run(args) => run::run(args).await,
             Command::Flow(args) => flow::run(args).await,
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Tenant(args) => tenant::tenant(args).await,
         }
     }
 }

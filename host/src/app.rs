@@ -1,0 +1,85 @@
+//! [`AppState`]: what every request handler and background task shares (the store,
+//! the runtime and flow engine, secrets, settings), built once at startup.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use sluice_runtime::flow::FlowEngine;
+use sluice_runtime::{Runtime, RuntimeConfig};
+
+use crate::config::ServerConfig;
+use crate::secrets::Secrets;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// Shared by handlers and tasks. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub runtime: Runtime,
+    pub engine: FlowEngine,
+    pub secrets: Secrets,
+    pub config: ServerConfig,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.inner
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {path}: {error}")]
+    DataDir { path: String, error: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Runtime(#[from] sluice_runtime::RuntimeError),
+}
+
+impl AppState {
+    /// Opens the data directory (store, secret key, artifact cache) and builds the
+    /// runtime.
+    pub async fn open(config: ServerConfig) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            error,
+        })?;
+        let store = SqliteStore::open(&config.database_path()).await?;
+        let secrets = Secrets::load_or_create(&config.data_dir)?;
+        let runtime = Runtime::new(
+            RuntimeConfig::default()
+                .max_concurrency(config.concurrency)
+                .max_component_bytes(config.max_component_bytes)
+                .cache_dir(config.artifacts_dir()),
+        )?;
+        Ok(AppState {
+            inner: Arc::new(Shared {
+                store: Arc::new(store),
+                engine: FlowEngine::new(runtime.clone()),
+                runtime,
+                secrets,
+                config,
+            }),
+        })
+    }
+
+    /// The base URL webhooks are given under.
+    pub fn public_url(&self) -> String {
+        self.config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.config.listen))
+    }
+}

@@ -1,0 +1,111 @@
+//! `sluice serve`: runs the server on its embedded defaults (SQLite in the data
+//! directory, nothing else to install) until interrupted, and prints where it listens
+//! as one JSON line on stdout.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+
+use super::exit::ExitStatus;
+use crate::config::ServerConfig;
+use crate::server;
+
+/// Arguments of `sluice serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of the database, the secret key and compiled components.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "sluice-data",
+        env = "SLUICE_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "SLUICE_LISTEN"
+    )]
+    pub listen: SocketAddr,
+
+    /// Base URL under which webhook URLs are given out (default: http://<listen address>).
+    #[arg(long, value_name = "URL", env = "SLUICE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Days to keep executions, their logs and payloads.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    pub retention_days: u64,
+
+    /// Seconds a synchronous webhook caller waits for the result.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub sync_deadline_secs: u64,
+
+    /// Executions that may run at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub concurrency: u32,
+}
+
+impl ServeArgs {
+    fn config(&self) -> ServerConfig {
+        let mut config = ServerConfig::new(&self.data_dir, self.listen);
+        config.public_url = self.public_url.clone();
+        config.retention = Duration::from_secs(self.retention_days.max(1) * 24 * 3600);
+        config.sync_deadline = Duration::from_secs(self.sync_deadline_secs.max(1));
+        config.concurrency = self.concurrency.max(1);
+        config
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(args: ServeArgs) -> ExitStatus {
+    let running = match server::start(args.config()).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitStatus::Internal;
+        }
+    };
+    // One line for scripts and tests: where to reach the server.
+    println!(
+        "{}",
+        json!({"listening": format!("http://{}", running.addr), "dataDir": args.data_dir, "publicUrl": running.state.public_url()})
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    match running.stop().await {
+        Ok(()) => ExitStatus::Success,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitStatus::Internal
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

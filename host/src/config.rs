@@ -1,0 +1,57 @@
+//! The server's settings (`sluice serve` flags): where data lives, where it listens,
+//! the public URL webhooks are given under, and the limits of what clients may send.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of one server process.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Holds `sluice.db`, `secret.key` and `artifacts/`.
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Base of webhook URLs given to tenants (`<public_url>/webhooks/<token>`); the
+    /// listening address when not set.
+    pub public_url: Option<String>,
+    /// Largest component upload, in bytes.
+    pub max_component_bytes: usize,
+    /// Largest integration definition, in bytes.
+    pub max_definition_bytes: usize,
+    /// Largest JSON request body of the API, in bytes.
+    pub max_json_bytes: usize,
+    /// Largest webhook request body, in bytes.
+    pub max_webhook_bytes: usize,
+    /// How long a synchronous webhook caller waits for the result.
+    pub sync_deadline: Duration,
+    /// Executions (and their logs and payloads) older than this are deleted.
+    pub retention: Duration,
+    /// Executions that may run at once (the runtime's pool).
+    pub concurrency: u32,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory and listening address.
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            listen,
+            public_url: None,
+            max_component_bytes: 64 << 20,
+            max_definition_bytes: 1 << 20,
+            max_json_bytes: 4 << 20,
+            max_webhook_bytes: 10 << 20,
+            sync_deadline: Duration::from_secs(30),
+            retention: Duration::from_secs(14 * 24 * 3600),
+            concurrency: 256,
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("sluice.db")
+    }
+
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.data_dir.join("artifacts")
+    }
+}

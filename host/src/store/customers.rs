@@ -1,0 +1,6 @@
+//! Storage of customers. (Methods are added by the customers API work.)
+
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait CustomerStore: Send + Sync {}

@@ -1,0 +1,6 @@
+//! [`ComponentStore`] on SQLite.
+
+use super::SqliteStore;
+use crate::store::ComponentStore;
+
+impl ComponentStore for SqliteStore {}

@@ -1,0 +1,6 @@
+//! [`ExecutionStore`] on SQLite.
+
+use super::SqliteStore;
+use crate::store::ExecutionStore;
+
+impl ExecutionStore for SqliteStore {}

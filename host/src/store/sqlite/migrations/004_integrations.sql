@@ -1,0 +1,13 @@
+-- Integration definitions: integer versions per (tenant, key); an identical definition
+-- is the same version. `pins` maps each component key to its registry version and hash.
+CREATE TABLE integration_versions (
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    key              TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    definition       TEXT NOT NULL,
+    definition_hash  TEXT NOT NULL,
+    pins             TEXT NOT NULL,
+    created_ms       INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, key, version),
+    UNIQUE (tenant_id, key, definition_hash)
+);
