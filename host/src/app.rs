@@ -4,10 +4,13 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use sluice_runtime::flow::FlowEngine;
+use sluice_runtime::flow::{EngineOptions, FlowEngine};
 use sluice_runtime::{Runtime, RuntimeConfig};
 
 use crate::config::ServerConfig;
+use crate::execution::HostResultStore;
+use crate::ingress::QueueSignal;
+use crate::integrations::PlanCache;
 use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -25,6 +28,11 @@ pub struct Shared {
     pub engine: FlowEngine,
     pub secrets: Secrets,
     pub config: ServerConfig,
+    /// Wakes the workers when an execution is queued.
+    pub queue: Arc<QueueSignal>,
+    /// Compiled integration versions (`integrations::plan`), so executions never
+    /// re-parse or recompile a definition.
+    pub plans: PlanCache,
 }
 
 impl Deref for AppState {
@@ -64,13 +72,23 @@ impl AppState {
                 .max_component_bytes(config.max_component_bytes)
                 .cache_dir(config.artifacts_dir()),
         )?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let engine = FlowEngine::with_options(
+            runtime.clone(),
+            EngineOptions {
+                results: Arc::new(HostResultStore::new(Arc::clone(&store))),
+                ..EngineOptions::default()
+            },
+        );
         Ok(AppState {
             inner: Arc::new(Shared {
-                store: Arc::new(store),
-                engine: FlowEngine::new(runtime.clone()),
+                store,
+                engine,
                 runtime,
                 secrets,
                 config,
+                queue: Arc::new(QueueSignal::default()),
+                plans: PlanCache::default(),
             }),
         })
     }

@@ -5,8 +5,16 @@
 
 pub mod api;
 pub mod app;
+pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod execution;
+pub mod ingress;
+pub mod instances;
+pub mod integrations;
+pub mod registry;
+pub mod retention;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod worker;

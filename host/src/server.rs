@@ -60,7 +60,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServeError
     })?;
     config.listen = addr;
     let state = AppState::open(config).await?;
-    spawn_background(&state);
+    spawn_background(&state).await?;
     let app = api::router(state.clone());
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -80,4 +80,24 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServeError
 }
 
 /// Tasks that run beside the API for the life of the server.
-fn spawn_background(_state: &AppState) {}
+async fn spawn_background(state: &AppState) -> Result<(), ServeError> {
+    // One process owns an embedded store: whatever it left running when it stopped
+    // (crashed, killed) runs again, as a new attempt.
+    let requeued = state
+        .store
+        .requeue_expired(i64::MAX)
+        .await
+        .map_err(|err| ServeError::Start(err.into()))?;
+    if requeued > 0 {
+        tracing::warn!(
+            requeued,
+            "executions interrupted by the last stop are queued again"
+        );
+    }
+    let workers = usize::try_from(state.config.concurrency)
+        .unwrap_or(1)
+        .clamp(1, 64);
+    crate::worker::spawn(state, workers);
+    crate::retention::spawn(state);
+    Ok(())
+}

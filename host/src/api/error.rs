@@ -1,4 +1,5 @@
-//! The API's one error shape: a status and `{"error": {"code", "message"}}`. Client
+//! The API's one error shape: a status and `{"error": {"code", "message"}}`, plus
+//! `details` (one entry per problem, with its path) when there are several. Client
 //! mistakes get 4xx with a message that says what to fix; failures of the server get a
 //! 500 whose details go to the log, not to the client.
 
@@ -17,6 +18,22 @@ pub struct ApiError {
     /// A stable machine-readable code (`not-found`, `invalid-request`, ...).
     pub code: &'static str,
     pub message: String,
+    /// Each problem with where it is (e.g. every error of a flow definition); sent as
+    /// `error.details` when not empty.
+    pub details: Vec<ErrorDetail>,
+}
+
+/// One problem of a request, located by `path` (in the request body, for example
+/// `flows[0].steps[2].inputs.title`; empty for the whole body).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorDetail {
+    pub path: String,
+    pub message: String,
+    /// Where a syntax error is, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
 }
 
 impl ApiError {
@@ -25,7 +42,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: Vec::new(),
         }
+    }
+
+    /// The same error with `details`.
+    pub fn with_details(mut self, details: Vec<ErrorDetail>) -> Self {
+        self.details = details;
+        self
     }
 
     /// 400: the request is malformed or invalid.
@@ -65,7 +89,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut error = json!({"code": self.code, "message": self.message});
+        if !self.details.is_empty() {
+            error["details"] = json!(self.details);
+        }
+        let body = json!({ "error": error });
         (self.status, Json(body)).into_response()
     }
 }

@@ -3,8 +3,14 @@
 //! test checks it against [`router`].
 
 pub mod auth;
+pub mod components;
+pub mod customers;
 pub mod error;
+pub mod executions;
 pub mod extract;
+pub mod instances;
+pub mod integrations;
+pub mod webhooks;
 
 use axum::Router;
 use axum::routing::get;
@@ -15,9 +21,19 @@ use error::ApiError;
 
 /// The whole HTTP surface of the server.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new().route("/health", get(health));
+    let v1 = Router::new()
+        .route("/health", get(health))
+        .merge(customers::routes())
+        .merge(components::routes())
+        .merge(integrations::routes())
+        .merge(instances::routes())
+        .merge(executions::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_json_bytes,
+        ));
     Router::new()
         .nest("/v1", v1)
+        .merge(webhooks::routes(state.config.max_webhook_bytes))
         .fallback(|| async { ApiError::not_found("route") })
         .with_state(state)
 }

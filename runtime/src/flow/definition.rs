@@ -39,10 +39,46 @@ pub struct Definition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ComponentPin {
-    /// The version the component's manifest declares.
+    /// The version the component's manifest declares. An integer in the file is read
+    /// as its decimal string (`version: 2` is `version: "2"`): a host's registry numbers
+    /// uploads, and a pin may name such a number (see `docs/flows.md`).
+    #[serde(deserialize_with = "string_or_integer")]
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+}
+
+/// Reads a string, or a non-negative integer as its decimal string.
+fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Visitor;
+
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = String;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a version string or a non-negative integer")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+            Ok(text.to_string())
+        }
+
+        fn visit_string<E: serde::de::Error>(self, text: String) -> Result<String, E> {
+            Ok(text)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<String, E> {
+            Ok(number.to_string())
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<String, E> {
+            u64::try_from(number)
+                .map(|number| number.to_string())
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(number), &self))
+        }
+    }
+
+    deserializer.deserialize_any(Visitor)
 }
 
 /// A config variable: its value is set per instance (the `config` capability); the
@@ -608,6 +644,31 @@ flows:
         .unwrap_err();
         assert_eq!(err.errors[0].path, "flows[0].steps[0].inputs.x");
         assert!(err.errors[0].message.contains("unknown input type `nope`"));
+    }
+
+    #[test]
+    fn a_pin_version_may_be_an_integer() {
+        let text = |version: &str| {
+            format!(
+                r#"{{"definitionVersion": 1, "name": "x", "components": {{"hello": {{"version": {version}}}}},
+                    "flows": [{{"key": "f", "steps": [{{"key": "a", "action": "hello.echo"}}]}}]}}"#
+            )
+        };
+        let from_integer = Definition::from_json(&text("2")).unwrap();
+        assert_eq!(from_integer.components["hello"].version, "2");
+        assert_eq!(
+            from_integer,
+            Definition::from_json(&text(r#""2""#)).unwrap()
+        );
+        let yaml = Definition::from_yaml(
+            "definitionVersion: 1\nname: x\ncomponents: {hello: {version: 3}}\nflows: [{key: f, code: {component: hello}}]\n",
+        )
+        .unwrap();
+        assert_eq!(yaml.components["hello"].version, "3");
+        for bad in ["-1", "1.5", "true", "null"] {
+            let err = Definition::from_json(&text(bad)).unwrap_err();
+            assert_eq!(err.errors[0].path, "components.hello.version", "{bad}");
+        }
     }
 
     #[test]

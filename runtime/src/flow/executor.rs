@@ -100,6 +100,9 @@ pub enum RunError {
         integration: String,
         known: String,
     },
+    /// An instance hook could not start (its inputs, or the sandbox refused the call).
+    #[error("instance hook: {0}")]
+    Hook(String),
 }
 
 /// Runs flows. Cloning is cheap.
@@ -146,6 +149,78 @@ impl FlowEngine {
         };
         let mut run = Run::new(self, plan, flow_plan, env);
         Ok(run.execute(request).await)
+    }
+}
+
+/// The instance lifecycle hook of a component trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceHook {
+    /// `on-instance-deploy`: runs when an instance is deployed (and may run again).
+    Deploy,
+    /// `on-instance-remove`: runs when an instance is removed.
+    Remove,
+}
+
+impl FlowEngine {
+    /// Runs the deploy or remove hook of flow `flow`'s component trigger, with the
+    /// trigger's inputs resolved against the instance's config (as a host does when it
+    /// deploys or removes an instance). `None` when the flow has the built-in webhook
+    /// trigger (no hook) or is code-native.
+    pub async fn instance_hook(
+        &self,
+        plan: &Plan,
+        flow: &str,
+        hook: InstanceHook,
+        env: &RunEnv,
+    ) -> Result<Option<ExecutionReport>, RunError> {
+        let integration = &plan.inner;
+        let Some(flow_plan) = integration.flow(flow) else {
+            return Err(RunError::UnknownFlow {
+                flow: flow.to_string(),
+                integration: integration.name.clone(),
+                known: plan.flow_keys().join(", "),
+            });
+        };
+        let TriggerPlan::Component {
+            entry,
+            trigger,
+            inputs,
+            ..
+        } = &flow_plan.trigger
+        else {
+            return Ok(None);
+        };
+        let run = Run::new(self, plan, flow_plan, env);
+        let inputs = match run.write_fields(inputs) {
+            Ok(inputs) => inputs,
+            Err(error) => {
+                return Err(RunError::Hook(format!(
+                    "trigger inputs of flow `{flow}`: {}",
+                    error.message
+                )));
+            }
+        };
+        let call = match hook {
+            InstanceHook::Deploy => Call::InstanceDeploy {
+                trigger: trigger.clone(),
+                inputs,
+            },
+            InstanceHook::Remove => Call::InstanceRemove {
+                trigger: trigger.clone(),
+                inputs,
+            },
+        };
+        self.runtime
+            .execute(
+                &entry.component,
+                call,
+                run.context.clone(),
+                &run.caps,
+                &env.limits,
+            )
+            .await
+            .map(Some)
+            .map_err(|err| RunError::Hook(format!("flow `{flow}`: {err}")))
     }
 }
 

@@ -46,8 +46,8 @@ pub use definition::{
     ValueBranch,
 };
 pub use executor::{
-    EngineOptions, FlowEngine, RunEnv, RunError, Sleeper, TokioSleeper, code_flow_payload,
-    data_value, json_request, trigger_results,
+    EngineOptions, FlowEngine, InstanceHook, RunEnv, RunError, Sleeper, TokioSleeper,
+    code_flow_payload, data_value, json_request, trigger_results,
 };
 pub use expression::{Expr, ExpressionError, Operator, compare};
 pub use keys::camel_case_key;

@@ -63,7 +63,12 @@ pub fn definition_schema() -> Value {
                 "additionalProperties": false,
                 "required": ["version"],
                 "properties": {
-                    "version": {"type": "string", "minLength": 1},
+                    "version": {
+                        "description": "The version the component's manifest declares; a host's registry may also read an integer (or an integer string) as its own version number.",
+                        "type": ["string", "integer"],
+                        "minLength": 1,
+                        "minimum": 0
+                    },
                     "hash": {
                         "description": "sha256 of the component's bytes, filled in at publish time.",
                         "type": "string",

@@ -1,6 +1,292 @@
 //! [`InstanceStore`] on SQLite.
 
-use super::SqliteStore;
-use crate::store::InstanceStore;
+use std::collections::BTreeMap;
 
-impl InstanceStore for SqliteStore {}
+use async_trait::async_trait;
+use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
+
+use super::{SqliteStore, sql};
+use crate::store::StoreError;
+use crate::store::instances::{Instance, InstanceStatus, InstanceStore, Webhook};
+
+const COLUMNS: &str =
+    "id, tenant_id, customer_id, name, integration_key, integration_version, enabled, config,
+     connections, allowed_hosts, flow_settings, status, status_detail, created_ms, updated_ms";
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+fn instance(row: &Row<'_>) -> rusqlite::Result<(Instance, String)> {
+    Ok((
+        Instance {
+            id: row.get(0)?,
+            tenant_id: row.get(1)?,
+            customer_id: row.get(2)?,
+            name: row.get(3)?,
+            integration_key: row.get(4)?,
+            integration_version: row.get(5)?,
+            enabled: row.get(6)?,
+            config: json_column(row, 7)?,
+            sealed_connections: row.get(8)?,
+            allowed_hosts: json_column(row, 9)?,
+            flow_settings: json_column(row, 10)?,
+            status: InstanceStatus::Deploying,
+            status_detail: row.get(12)?,
+            created_ms: row.get(13)?,
+            updated_ms: row.get(14)?,
+        },
+        row.get(11)?,
+    ))
+}
+
+fn with_status((mut instance, status): (Instance, String)) -> Result<Instance, StoreError> {
+    instance.status = InstanceStatus::parse(&status)?;
+    Ok(instance)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|err| StoreError::Backend(err.to_string()))
+}
+
+#[async_trait]
+impl InstanceStore for SqliteStore {
+    async fn create_instance(
+        &self,
+        instance: &Instance,
+        webhooks: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let instance = instance.clone();
+        let webhooks = webhooks.to_vec();
+        let (config, hosts, settings) = (
+            to_json(&instance.config)?,
+            to_json(&instance.allowed_hosts)?,
+            to_json(&instance.flow_settings)?,
+        );
+        self.interact(move |connection| {
+            let transaction = connection.transaction().map_err(sql)?;
+            transaction
+                .execute(
+                    &format!("INSERT INTO instances ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                    params![
+                        instance.id,
+                        instance.tenant_id,
+                        instance.customer_id,
+                        instance.name,
+                        instance.integration_key,
+                        instance.integration_version,
+                        instance.enabled,
+                        config,
+                        instance.sealed_connections,
+                        hosts,
+                        settings,
+                        instance.status.as_str(),
+                        instance.status_detail,
+                        instance.created_ms,
+                        instance.updated_ms,
+                    ],
+                )
+                .map_err(sql)?;
+            for (flow, token) in &webhooks {
+                transaction
+                    .execute(
+                        "INSERT INTO webhooks (token, tenant_id, instance_id, flow_key) VALUES (?1, ?2, ?3, ?4)",
+                        params![token, instance.tenant_id, instance.id, flow],
+                    )
+                    .map_err(sql)?;
+            }
+            transaction.commit().map_err(sql)
+        })
+        .await
+    }
+
+    async fn get_instance(&self, tenant: &str, id: &str) -> Result<Option<Instance>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        let found = self
+            .interact(move |connection| {
+                connection
+                    .query_row(
+                        &format!(
+                            "SELECT {COLUMNS} FROM instances WHERE tenant_id = ?1 AND id = ?2"
+                        ),
+                        params![tenant, id],
+                        instance,
+                    )
+                    .optional()
+                    .map_err(sql)
+            })
+            .await?;
+        found.map(with_status).transpose()
+    }
+
+    async fn list_instances(
+        &self,
+        tenant: &str,
+        customer: Option<&str>,
+    ) -> Result<Vec<Instance>, StoreError> {
+        let (tenant, customer) = (tenant.to_string(), customer.map(str::to_string));
+        let rows = self
+            .interact(move |connection| {
+                let mut statement = connection
+                    .prepare(&format!(
+                        "SELECT {COLUMNS} FROM instances WHERE tenant_id = ?1 AND (?2 IS NULL OR customer_id = ?2)
+                         ORDER BY created_ms DESC, id DESC"
+                    ))
+                    .map_err(sql)?;
+                let rows = statement.query_map(params![tenant, customer], instance).map_err(sql)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+            })
+            .await?;
+        rows.into_iter().map(with_status).collect()
+    }
+
+    async fn save_instance(&self, instance: &Instance) -> Result<(), StoreError> {
+        let instance = instance.clone();
+        let (config, hosts, settings) = (
+            to_json(&instance.config)?,
+            to_json(&instance.allowed_hosts)?,
+            to_json(&instance.flow_settings)?,
+        );
+        let updated = self
+            .interact(move |connection| {
+                connection
+                    .execute(
+                        "UPDATE instances SET customer_id = ?3, name = ?4, integration_key = ?5, integration_version = ?6,
+                         enabled = ?7, config = ?8, connections = ?9, allowed_hosts = ?10, flow_settings = ?11,
+                         status = ?12, status_detail = ?13, updated_ms = ?14
+                         WHERE tenant_id = ?1 AND id = ?2",
+                        params![
+                            instance.tenant_id,
+                            instance.id,
+                            instance.customer_id,
+                            instance.name,
+                            instance.integration_key,
+                            instance.integration_version,
+                            instance.enabled,
+                            config,
+                            instance.sealed_connections,
+                            hosts,
+                            settings,
+                            instance.status.as_str(),
+                            instance.status_detail,
+                            instance.updated_ms,
+                        ],
+                    )
+                    .map_err(sql)
+            })
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::NotFound("instance".into()));
+        }
+        Ok(())
+    }
+
+    async fn set_webhooks(
+        &self,
+        tenant: &str,
+        instance: &str,
+        webhooks: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let (tenant, instance) = (tenant.to_string(), instance.to_string());
+        let webhooks = webhooks.to_vec();
+        self.interact(move |connection| {
+            let transaction = connection.transaction().map_err(sql)?;
+            let mut existing = BTreeMap::new();
+            {
+                let mut statement = transaction
+                    .prepare("SELECT flow_key, token FROM webhooks WHERE tenant_id = ?1 AND instance_id = ?2")
+                    .map_err(sql)?;
+                let rows = statement
+                    .query_map(params![tenant, instance], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+                    .map_err(sql)?;
+                for row in rows {
+                    let (flow, token) = row.map_err(sql)?;
+                    existing.insert(flow, token);
+                }
+            }
+            for (flow, token) in &existing {
+                if !webhooks.iter().any(|(wanted, _)| wanted == flow) {
+                    transaction.execute("DELETE FROM webhooks WHERE token = ?1", [token]).map_err(sql)?;
+                }
+            }
+            for (flow, token) in &webhooks {
+                if !existing.contains_key(flow) {
+                    transaction
+                        .execute(
+                            "INSERT INTO webhooks (token, tenant_id, instance_id, flow_key) VALUES (?1, ?2, ?3, ?4)",
+                            params![token, tenant, instance, flow],
+                        )
+                        .map_err(sql)?;
+                }
+            }
+            transaction.commit().map_err(sql)
+        })
+        .await
+    }
+
+    async fn webhooks_of(
+        &self,
+        tenant: &str,
+        instance: &str,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let (tenant, instance) = (tenant.to_string(), instance.to_string());
+        self.interact(move |connection| {
+            let mut statement = connection
+                .prepare("SELECT flow_key, token FROM webhooks WHERE tenant_id = ?1 AND instance_id = ?2")
+                .map_err(sql)?;
+            let rows = statement
+                .query_map(params![tenant, instance], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(sql)?;
+            rows.collect::<Result<BTreeMap<_, _>, _>>().map_err(sql)
+        })
+        .await
+    }
+
+    async fn webhook(&self, token: &str) -> Result<Option<Webhook>, StoreError> {
+        let token = token.to_string();
+        self.interact(move |connection| {
+            connection
+                .query_row(
+                    "SELECT token, tenant_id, instance_id, flow_key FROM webhooks WHERE token = ?1",
+                    [token],
+                    |row| {
+                        Ok(Webhook {
+                            token: row.get(0)?,
+                            tenant_id: row.get(1)?,
+                            instance_id: row.get(2)?,
+                            flow_key: row.get(3)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(sql)
+        })
+        .await
+    }
+
+    async fn delete_instance(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.interact(move |connection| {
+            let transaction = connection.transaction().map_err(sql)?;
+            // Work not yet started is discarded with the instance; finished executions
+            // stay for the record until retention removes them.
+            transaction
+                .execute(
+                    "DELETE FROM executions WHERE tenant_id = ?1 AND instance_id = ?2 AND status = 'queued'",
+                    params![tenant, id],
+                )
+                .map_err(sql)?;
+            let deleted = transaction
+                .execute("DELETE FROM instances WHERE tenant_id = ?1 AND id = ?2", params![tenant, id])
+                .map_err(sql)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound("instance".into()));
+            }
+            transaction.commit().map_err(sql)
+        })
+        .await
+    }
+}

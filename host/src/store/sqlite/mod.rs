@@ -41,6 +41,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/006_executions.sql"),
     ),
     ("007_state", include_str!("migrations/007_state.sql")),
+    ("008_results", include_str!("migrations/008_results.sql")),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run

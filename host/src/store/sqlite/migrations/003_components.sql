@@ -6,6 +6,15 @@ CREATE TABLE component_blobs (
     bytes  BLOB NOT NULL
 );
 
+-- The last version number given out per (tenant, key): deleting the newest version
+-- must not let its number be reused for other bytes.
+CREATE TABLE component_keys (
+    tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    key           TEXT NOT NULL,
+    last_version  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+);
+
 CREATE TABLE component_versions (
     tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     key         TEXT NOT NULL,
@@ -18,3 +27,5 @@ CREATE TABLE component_versions (
     PRIMARY KEY (tenant_id, key, version),
     UNIQUE (tenant_id, key, hash)
 );
+-- Whether any version still uses a blob, when one is deleted.
+CREATE INDEX component_versions_by_hash ON component_versions(hash);

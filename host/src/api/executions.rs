@@ -1,0 +1,242 @@
+//! `/v1/executions`: list (by instance, flow, status, time; newest first, paged by an
+//! opaque cursor), one execution with its record, its logs (paged, by minimum level),
+//! and the trigger request it was created from.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::TenantAuth;
+use super::error::ApiError;
+use super::extract::{Json, Path, Query};
+use crate::app::AppState;
+use crate::store::executions::{Execution, ExecutionFilter, ExecutionStatus};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/executions", get(list))
+        .route("/executions/{id}", get(show))
+        .route("/executions/{id}/logs", get(logs))
+        .route("/executions/{id}/payload", get(payload))
+}
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+pub fn rfc3339(ms: i64) -> String {
+    let time =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
+    let time = humantime::parse_rfc3339_weak(text).map_err(|err| {
+        ApiError::invalid(format!(
+            "`{name}` must be an RFC 3339 time (e.g. 2026-11-23T12:00:00Z): {err}"
+        ))
+    })?;
+    let ms = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| ApiError::invalid(format!("`{name}` is before 1970")))?
+        .as_millis();
+    Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+fn summary(execution: &Execution) -> Value {
+    json!({
+        "id": execution.id,
+        "instanceId": execution.instance_id,
+        "flow": execution.flow_key,
+        "status": execution.status,
+        "synchronous": execution.synchronous,
+        "attempt": execution.attempt,
+        "createdAt": rfc3339(execution.created_ms),
+        "startedAt": execution.started_ms.map(rfc3339),
+        "finishedAt": execution.finished_ms.map(rfc3339),
+        "failedStep": execution.failed_step,
+        "error": execution.error,
+        "parentId": execution.parent_id,
+        "replayOf": execution.replay_of,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    instance_id: Option<String>,
+    flow: Option<String>,
+    status: Option<String>,
+    /// RFC 3339: created at or after.
+    since: Option<String>,
+    /// RFC 3339: created before.
+    until: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn encode_cursor(execution: &Execution) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}:{}", execution.created_ms, execution.id))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    let invalid = || ApiError::invalid("`cursor` is not a cursor this API returned");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (ms, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok((ms.parse().map_err(|_| invalid())?, id.to_string()))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(ExecutionStatus::parse(text).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "`status` must be queued, running, succeeded or failed, not `{text}`"
+            ))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let filter = ExecutionFilter {
+        instance_id: query.instance_id,
+        flow_key: query.flow,
+        status,
+        since_ms: query
+            .since
+            .as_deref()
+            .map(|text| parse_time("since", text))
+            .transpose()?,
+        until_ms: query
+            .until
+            .as_deref()
+            .map(|text| parse_time("until", text))
+            .transpose()?,
+        before: query.cursor.as_deref().map(decode_cursor).transpose()?,
+        // One more than asked tells whether another page exists.
+        limit: limit + 1,
+    };
+    let mut executions = state.store.list_executions(&tenant.id, &filter).await?;
+    let next = if executions.len() > limit {
+        executions.truncate(limit);
+        executions.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(json!({
+        "items": executions.iter().map(summary).collect::<Vec<_>>(),
+        "nextCursor": next,
+    })))
+}
+
+async fn find(state: &AppState, tenant: &str, id: &str) -> Result<Execution, ApiError> {
+    state
+        .store
+        .get_execution(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("execution `{id}`")))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let execution = find(&state, &tenant.id, &id).await?;
+    let mut body = summary(&execution);
+    if let Some(record) = state.store.execution_record(&tenant.id, &id).await? {
+        body["record"] = serde_json::from_str(&record).map_err(ApiError::internal)?;
+    }
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogQuery {
+    /// Minimum level: trace, debug, info, warn or error.
+    level: Option<String>,
+    /// Lines after this sequence number.
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+async fn logs(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    find(&state, &tenant.id, &id).await?;
+    let min_level = match query.level.as_deref() {
+        None => 0,
+        Some(text) => LEVELS
+            .iter()
+            .position(|level| level.eq_ignore_ascii_case(text))
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "`level` must be one of {}, not `{text}`",
+                    LEVELS.join(", ")
+                ))
+            })? as i64,
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let lines = state
+        .store
+        .execution_logs(&tenant.id, &id, min_level, query.after.unwrap_or(0), limit)
+        .await?;
+    let next = (lines.len() == limit)
+        .then(|| lines.last().map(|line| line.seq))
+        .flatten();
+    let items: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            json!({
+                "seq": line.seq,
+                "timestamp": rfc3339(line.ts_ms),
+                "level": LEVELS.get(usize::try_from(line.level).unwrap_or(0)).copied().unwrap_or("info"),
+                "step": line.step,
+                "message": line.message,
+                "fields": line.fields.as_deref().and_then(|fields| serde_json::from_str::<Value>(fields).ok()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"items": items, "nextAfter": next})))
+}
+
+async fn payload(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let payload = state
+        .store
+        .execution_payload(&tenant.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("execution `{id}`")))?;
+    let (body, encoding) = match String::from_utf8(payload.body) {
+        Ok(text) => (text, "utf-8"),
+        Err(err) => (
+            base64::engine::general_purpose::STANDARD.encode(err.into_bytes()),
+            "base64",
+        ),
+    };
+    Ok(Json(json!({
+        "method": payload.method,
+        "path": payload.path,
+        "query": payload.query,
+        "headers": payload.headers,
+        "body": body,
+        "bodyEncoding": encoding,
+        "receivedAt": rfc3339(payload.received_ms),
+    })))
+}

@@ -1,0 +1,175 @@
+//! `/webhooks/{token}[/{path}]`: the public ingress. Any method; the body, headers
+//! (lower-cased), query and path suffix reach the flow's trigger. Every answer carries
+//! `sluice-execution-id` once an execution exists.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::Path;
+use crate::app::AppState;
+use crate::ingress::{self, Accepted, Delivery, EXECUTION_ID_HEADER};
+
+pub fn routes(body_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/{token}", any(root))
+        .route("/webhooks/{token}/{*path}", any(with_path))
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+async fn root(state: State<AppState>, Path(token): Path<String>, request: Request) -> Response {
+    handle(state, token, String::new(), request).await
+}
+
+async fn with_path(
+    state: State<AppState>,
+    Path((token, path)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    handle(state, token, path, request).await
+}
+
+/// `a=1&b=x%20y` → decoded pairs, in order (names may repeat).
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    token: String,
+    path: String,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, state.config.max_webhook_bytes).await {
+        Ok(body) => body,
+        Err(_) => {
+            return ApiError::too_large(format!(
+                "the request body exceeds the webhook limit of {} bytes",
+                state.config.max_webhook_bytes
+            ))
+            .into_response();
+        }
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let delivery = Delivery {
+        method: parts.method.as_str().to_string(),
+        path,
+        query: query_pairs(parts.uri.query()),
+        headers,
+        body: body.to_vec(),
+    };
+    match ingress::accept(&state, &token, delivery).await {
+        Err(err) => err.into_response(),
+        Ok(Accepted::Queued { execution_id }) => with_id(
+            (StatusCode::ACCEPTED, axum::Json(json!({"executionId": execution_id}))).into_response(),
+            &execution_id,
+        ),
+        Ok(Accepted::DeadlinePassed { execution_id }) => with_id(
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "deadline-exceeded",
+                format!(
+                    "the execution did not finish within {} s; it goes on: GET /v1/executions/{execution_id}",
+                    state.config.sync_deadline.as_secs()
+                ),
+            )
+            .into_response(),
+            &execution_id,
+        ),
+        Ok(Accepted::Completed {
+            execution_id,
+            tenant_id,
+            record,
+        }) => {
+            let response = match record {
+                None => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "execution-failed", "the execution could not run; see its record")
+                    .into_response(),
+                Some(record) if !record.succeeded() => {
+                    let error = record.error.as_ref();
+                    let status = match error.map(|error| error.kind.as_str()) {
+                        Some("invalid-input" | "input") => StatusCode::BAD_REQUEST,
+                        _ => StatusCode::INTERNAL_SERVER_ERROR,
+                    };
+                    (
+                        status,
+                        axum::Json(json!({"error": {
+                            "code": "execution-failed",
+                            "message": error.map_or_else(|| "the execution failed".to_string(), |error| format!("{}: {}", error.kind, error.message)),
+                            "step": record.failed_step,
+                            "executionId": execution_id,
+                        }})),
+                    )
+                        .into_response()
+                }
+                Some(record) => match &record.response {
+                    None => StatusCode::NO_CONTENT.into_response(),
+                    Some(flow_response) => {
+                        match ingress::response_parts(&state, &tenant_id, flow_response).await {
+                            Ok(parts) => {
+                                let mut response = Response::new(Body::from(parts.body));
+                                *response.status_mut() = parts.status;
+                                for (name, value) in parts.headers {
+                                    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                                        response.headers_mut().append(name, value);
+                                    }
+                                }
+                                if let Ok(content_type) = HeaderValue::try_from(parts.content_type) {
+                                    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                                }
+                                response
+                            }
+                            Err(err) => err.into_response(),
+                        }
+                    }
+                },
+            };
+            with_id(response, &execution_id)
+        }
+    }
+}
+
+fn with_id(mut response: Response, execution_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::try_from(execution_id) {
+        response.headers_mut().insert(EXECUTION_ID_HEADER, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query_strings() {
+        assert_eq!(
+            query_pairs(Some("a=1&b=x%20y+z&c&d=%ZZ")),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("c".into(), "".into()),
+                ("d".into(), "%ZZ".into())
+            ]
+        );
+    }
+}

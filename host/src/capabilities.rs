@@ -1,0 +1,102 @@
+//! The runtime's capability traits backed by the host: guest state in the store
+//! ([`HostStateStore`]), an instance's decrypted connections, and the namespace keys
+//! that scope state to a tenant's instance, flow or integration.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sluice_runtime::{StateNamespace, StateStore, StateStoreError};
+
+use crate::store::Store;
+
+/// The key a namespace is stored under (the tenant is a column of its own).
+pub fn namespace_key(namespace: &StateNamespace) -> (&str, String) {
+    match namespace {
+        StateNamespace::Execution { tenant, execution } => {
+            (tenant, format!("execution:{execution}"))
+        }
+        StateNamespace::Flow {
+            tenant,
+            instance,
+            flow,
+        } => (tenant, format!("flow:{instance}:{flow}")),
+        StateNamespace::Instance { tenant, instance } => (tenant, format!("instance:{instance}")),
+        StateNamespace::Integration {
+            tenant,
+            integration,
+        } => (tenant, format!("integration:{integration}")),
+    }
+}
+
+/// Prefixes of the namespaces an instance owns (its flows' and its own), which go
+/// when the instance is removed.
+pub fn instance_namespace_prefixes(instance: &str) -> [String; 2] {
+    [format!("flow:{instance}:"), format!("instance:{instance}")]
+}
+
+/// Guest state in the host's store.
+#[derive(Clone)]
+pub struct HostStateStore {
+    store: Arc<dyn Store>,
+}
+
+impl HostStateStore {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        HostStateStore { store }
+    }
+}
+
+fn unavailable(err: crate::store::StoreError) -> StateStoreError {
+    tracing::warn!(error = %err, "state store failure");
+    StateStoreError("the state store failed; retry later".into())
+}
+
+#[async_trait]
+impl StateStore for HostStateStore {
+    async fn get(
+        &self,
+        namespace: &StateNamespace,
+        key: &str,
+    ) -> Result<Option<String>, StateStoreError> {
+        let (tenant, ns) = namespace_key(namespace);
+        self.store
+            .state_get(tenant, &ns, key)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set(
+        &self,
+        namespace: &StateNamespace,
+        key: &str,
+        value: String,
+    ) -> Result<(), StateStoreError> {
+        let (tenant, ns) = namespace_key(namespace);
+        self.store
+            .state_set(tenant, &ns, key, &value)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn delete(&self, namespace: &StateNamespace, key: &str) -> Result<bool, StateStoreError> {
+        let (tenant, ns) = namespace_key(namespace);
+        self.store
+            .state_delete(tenant, &ns, key)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn compare_and_swap(
+        &self,
+        namespace: &StateNamespace,
+        key: &str,
+        expected: Option<&str>,
+        new: Option<String>,
+    ) -> Result<bool, StateStoreError> {
+        let (tenant, ns) = namespace_key(namespace);
+        self.store
+            .state_compare_and_swap(tenant, &ns, key, expected, new.as_deref())
+            .await
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,209 @@
+//! Running one execution of an instance's flow: its environment, the flow engine, and
+//! what it leaves in the store (the record, the logs, large results). Both the
+//! workers (asynchronous executions) and synchronous webhook callers come here.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use sluice_runtime::flow::{ExecutionRecord, ResultStore};
+use sluice_runtime::{HttpRequest, Limits, LogLevel, LogRecord, LogSink};
+use tracing::Instrument as _;
+
+use crate::app::AppState;
+use crate::instances;
+use crate::integrations;
+use crate::store::executions::{Execution, ExecutionStatus, LogLine, Payload};
+use crate::store::{Store, now_ms};
+
+/// Large step results in the store, so they outlive the process and can be read back.
+pub struct HostResultStore {
+    store: Arc<dyn Store>,
+}
+
+impl HostResultStore {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        HostResultStore { store }
+    }
+}
+
+#[async_trait]
+impl ResultStore for HostResultStore {
+    async fn put(&self, execution_id: &str, step: &str, data: Vec<u8>) -> Result<String, String> {
+        self.store
+            .put_result(execution_id, step, &data)
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    async fn get(&self, reference: &str) -> Option<Vec<u8>> {
+        self.store.get_result(None, reference).await.ok().flatten()
+    }
+}
+
+/// Collects an execution's log lines (numbered) while it runs; they are written in one
+/// batch when it ends. Lines also go to `tracing` at debug level.
+#[derive(Default)]
+pub struct CollectedLogs {
+    lines: Mutex<Vec<LogLine>>,
+}
+
+impl CollectedLogs {
+    fn take(&self) -> Vec<LogLine> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+pub fn level_number(level: LogLevel) -> i64 {
+    match level {
+        LogLevel::Trace => 0,
+        LogLevel::Debug => 1,
+        LogLevel::Info => 2,
+        LogLevel::Warn => 3,
+        LogLevel::Error => 4,
+    }
+}
+
+impl LogSink for CollectedLogs {
+    fn write(&self, record: LogRecord) {
+        tracing::debug!(target: "sluice::guest", step = record.step.as_deref().unwrap_or(""), level = %record.level, "{}", record.message);
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let seq = lines.len() as i64 + 1;
+        lines.push(LogLine {
+            seq,
+            ts_ms: i64::try_from(record.timestamp_ms).unwrap_or(i64::MAX),
+            level: level_number(record.level),
+            step: record.step,
+            message: record.message,
+            fields: record.fields,
+        });
+    }
+}
+
+/// The request a stored payload describes.
+pub fn request_of(payload: Payload) -> HttpRequest {
+    HttpRequest {
+        method: payload.method,
+        path: payload.path,
+        query: payload.query,
+        headers: payload.headers,
+        body: payload.body,
+    }
+}
+
+/// Why an execution could not run at all (it is recorded as failed with this).
+fn failed_before_start(
+    reason: String,
+) -> (ExecutionStatus, Option<String>, Option<String>, String) {
+    let record =
+        serde_json::json!({"status": "failed", "error": {"kind": "host", "message": reason}});
+    (
+        ExecutionStatus::Failed,
+        None,
+        Some(reason),
+        record.to_string(),
+    )
+}
+
+/// Runs `execution` (already marked running) to its end and stores the outcome.
+/// Returns the record when the flow ran.
+pub async fn run(
+    state: &AppState,
+    execution: &Execution,
+    payload: Payload,
+) -> Option<ExecutionRecord> {
+    let span = tracing::info_span!(
+        "execution",
+        tenant = %execution.tenant_id,
+        instance = %execution.instance_id,
+        flow = %execution.flow_key,
+        execution = %execution.id,
+        attempt = execution.attempt,
+    );
+    let logs = Arc::new(CollectedLogs::default());
+    let outcome = run_flow(state, execution, payload, Arc::clone(&logs))
+        .instrument(span)
+        .await;
+    let (status, failed_step, error, record_json, record) = match outcome {
+        Ok(record) => {
+            let status = if record.succeeded() {
+                ExecutionStatus::Succeeded
+            } else {
+                ExecutionStatus::Failed
+            };
+            let json = serde_json::to_string(&record).unwrap_or_else(|err| {
+                serde_json::json!({"status": "unrecordable", "error": err.to_string()}).to_string()
+            });
+            let error = record
+                .error
+                .as_ref()
+                .map(|error| format!("{}: {}", error.kind, error.message));
+            (
+                status,
+                record.failed_step.clone(),
+                error,
+                json,
+                Some(record),
+            )
+        }
+        Err(reason) => {
+            let (status, step, error, json) = failed_before_start(reason);
+            (status, step, error, json, None)
+        }
+    };
+    if let Err(err) = state.store.append_logs(&execution.id, &logs.take()).await {
+        tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's logs");
+    }
+    if let Err(err) = state
+        .store
+        .finish_execution(
+            &execution.id,
+            status,
+            now_ms(),
+            failed_step.as_deref(),
+            error.as_deref(),
+            &record_json,
+        )
+        .await
+    {
+        tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end");
+    }
+    tracing::info!(execution = %execution.id, status = status.as_str(), "execution ended");
+    record
+}
+
+async fn run_flow(
+    state: &AppState,
+    execution: &Execution,
+    payload: Payload,
+    logs: Arc<CollectedLogs>,
+) -> Result<ExecutionRecord, String> {
+    let instance = state
+        .store
+        .get_instance(&execution.tenant_id, &execution.instance_id)
+        .await
+        .map_err(|err| err.to_string())?
+        .ok_or_else(|| "the instance was removed".to_string())?;
+    let compiled = integrations::plan(
+        state,
+        &instance.tenant_id,
+        &instance.integration_key,
+        instance.integration_version,
+    )
+    .await
+    .map_err(|err| err.message)?;
+    let mut env = instances::environment(state, &instance, &execution.id, logs, Limits::default())
+        .await
+        .map_err(|err| err.message)?;
+    env.context.attempt = u32::try_from(execution.attempt).unwrap_or(u32::MAX);
+    env.context.started_at_ms = u64::try_from(now_ms()).unwrap_or(0);
+    state
+        .engine
+        .run(
+            &compiled.plan,
+            &execution.flow_key,
+            request_of(payload),
+            &env,
+        )
+        .await
+        .map_err(|err| err.to_string())
+}

@@ -1,0 +1,274 @@
+//! Where a webhook becomes an execution: the token routes to an instance's flow, the
+//! request is checked (instance state, API key), stored durably with a new execution
+//! row, and then either queued (asynchronous: the caller gets the execution id) or run
+//! at once while the caller waits up to the synchronous deadline.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
+use sluice_runtime::flow::{ExecutionRecord, FlowResponse, RecordedValue};
+use tokio::sync::Notify;
+
+use crate::api::error::ApiError;
+use crate::app::AppState;
+use crate::execution;
+use crate::store::executions::{Execution, ExecutionStatus, Payload};
+use crate::store::instances::InstanceStatus;
+use crate::store::{new_id, now_ms};
+
+/// The header a caller sets to wait for the result.
+pub const SYNCHRONOUS_HEADER: &str = "sluice-synchronous";
+/// The header every webhook response carries.
+pub const EXECUTION_ID_HEADER: &str = "sluice-execution-id";
+/// The header carrying a flow's API key.
+pub const API_KEY_HEADER: &str = "api-key";
+
+/// How long a running execution's lease lasts before it counts as abandoned.
+pub const LEASE_MS: i64 = 20 * 60 * 1000;
+
+/// What the caller of a webhook gets.
+pub enum Accepted {
+    /// Queued: answer 202 with the id.
+    Queued { execution_id: String },
+    /// Ran synchronously: answer with the flow's response.
+    Completed {
+        execution_id: String,
+        tenant_id: String,
+        record: Option<Box<ExecutionRecord>>,
+    },
+    /// Still running when the deadline passed.
+    DeadlinePassed { execution_id: String },
+}
+
+/// Wakes idle workers when an execution is queued.
+#[derive(Default)]
+pub struct QueueSignal {
+    notify: Notify,
+}
+
+impl QueueSignal {
+    pub fn notify(&self) {
+        self.notify.notify_one();
+    }
+
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// A webhook request as received.
+pub struct Delivery {
+    pub method: String,
+    /// The path after the token.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Lower-cased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Delivery {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+fn api_key_matches(given: Option<&str>, hashes: &[String]) -> bool {
+    let Some(given) = given else {
+        return false;
+    };
+    let digest = hex::encode(Sha256::digest(given.as_bytes()));
+    hashes.contains(&digest)
+}
+
+/// Accepts a delivery for webhook `token`.
+pub async fn accept(
+    state: &AppState,
+    token: &str,
+    delivery: Delivery,
+) -> Result<Accepted, ApiError> {
+    let webhook = state
+        .store
+        .webhook(token)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    let instance = state
+        .store
+        .get_instance(&webhook.tenant_id, &webhook.instance_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    if !instance.enabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "instance-disabled",
+            "the instance is disabled",
+        ));
+    }
+    if instance.status != InstanceStatus::Deployed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "instance-not-deployed",
+            format!(
+                "the instance is {}{}",
+                instance.status.as_str(),
+                instance
+                    .status_detail
+                    .as_deref()
+                    .map(|detail| format!(": {detail}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    let settings = instance
+        .flow_settings
+        .get(&webhook.flow_key)
+        .cloned()
+        .unwrap_or_default();
+    if !settings.api_key_hashes.is_empty()
+        && !api_key_matches(delivery.header(API_KEY_HEADER), &settings.api_key_hashes)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("this flow requires its API key in the `{API_KEY_HEADER}` header"),
+        ));
+    }
+    let synchronous = settings.synchronous
+        || delivery
+            .header(SYNCHRONOUS_HEADER)
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let now = now_ms();
+    let execution = Execution {
+        id: new_id(),
+        tenant_id: webhook.tenant_id.clone(),
+        instance_id: webhook.instance_id.clone(),
+        flow_key: webhook.flow_key.clone(),
+        status: if synchronous {
+            ExecutionStatus::Running
+        } else {
+            ExecutionStatus::Queued
+        },
+        synchronous,
+        attempt: 1,
+        created_ms: now,
+        started_ms: synchronous.then_some(now),
+        finished_ms: None,
+        failed_step: None,
+        error: None,
+        parent_id: None,
+        replay_of: None,
+    };
+    let payload = Payload {
+        method: delivery.method,
+        path: delivery.path,
+        query: delivery.query,
+        headers: delivery.headers,
+        body: delivery.body,
+        received_ms: now,
+    };
+    // Durable before anything is answered: a crash after this line loses nothing.
+    state.store.insert_execution(&execution, &payload).await?;
+    let execution_id = execution.id.clone();
+    if !synchronous {
+        state.queue.notify();
+        return Ok(Accepted::Queued { execution_id });
+    }
+    state
+        .store
+        .start_execution(&execution.id, now, now + LEASE_MS)
+        .await?;
+    // Spawned, so that a caller who gives up (or the deadline) does not cancel it.
+    let task_state = state.clone();
+    let task = tokio::spawn(async move { execution::run(&task_state, &execution, payload).await });
+    match tokio::time::timeout(state.config.sync_deadline, task).await {
+        Ok(Ok(record)) => Ok(Accepted::Completed {
+            execution_id,
+            tenant_id: webhook.tenant_id,
+            record: record.map(Box::new),
+        }),
+        Ok(Err(join)) => Err(ApiError::internal(join)),
+        Err(_) => Ok(Accepted::DeadlinePassed { execution_id }),
+    }
+}
+
+/// The HTTP response of a flow, as status, headers, content type and body bytes.
+pub struct ResponseParts {
+    pub status: StatusCode,
+    pub headers: Vec<(String, String)>,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// Turns a flow's response into HTTP: JSON values as JSON, strings as text (or the
+/// declared content type), `{contentType, base64}` binary data as its bytes.
+pub async fn response_parts(
+    state: &AppState,
+    tenant: &str,
+    response: &FlowResponse,
+) -> Result<ResponseParts, ApiError> {
+    use base64::Engine as _;
+    let value = match &response.body {
+        None => None,
+        Some(RecordedValue::Inline(value)) => Some(Arc::clone(value)),
+        Some(RecordedValue::Stored { reference, .. }) => {
+            let bytes = state
+                .store
+                .get_result(Some(tenant), reference)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::internal(format!("stored result {reference} is missing"))
+                })?;
+            Some(Arc::new(
+                serde_json::from_slice(&bytes).map_err(ApiError::internal)?,
+            ))
+        }
+    };
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+    let (content_type, body) = match value.as_deref() {
+        None => (
+            response
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "text/plain; charset=utf-8".into()),
+            Vec::new(),
+        ),
+        Some(serde_json::Value::String(text)) => (
+            response
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "text/plain; charset=utf-8".into()),
+            text.clone().into_bytes(),
+        ),
+        Some(serde_json::Value::Object(map))
+            if map.len() == 2
+                && map.get("base64").is_some_and(serde_json::Value::is_string)
+                && map.contains_key("contentType") =>
+        {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(map["base64"].as_str().unwrap_or_default())
+                .map_err(ApiError::internal)?;
+            let declared = map["contentType"]
+                .as_str()
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            (response.content_type.clone().unwrap_or(declared), bytes)
+        }
+        Some(other) => (
+            response
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/json".into()),
+            serde_json::to_vec(other).map_err(ApiError::internal)?,
+        ),
+    };
+    Ok(ResponseParts {
+        status,
+        headers: response.headers.clone(),
+        content_type,
+        body,
+    })
+}

@@ -1,0 +1,381 @@
+//! Instances, webhooks and executions over HTTP against a real `sluice serve`: the
+//! seed's GitHub-to-Zendesk sync deployed as an instance and driven through its
+//! webhook URLs by the shared scenario, plus asynchronous deliveries, the executions
+//! API, API keys, disabled instances and tenant isolation.
+
+mod support;
+
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use sluice_fakes::scenario::{GITHUB_SECRET, REPO, SyncDriver, run_sync_scenario};
+use sluice_fakes::{FakeGithub, FakeZendesk, WebhookEvent};
+use support::{Client, Reply, Server, deliver};
+
+const GITHUB_TOKEN: &str = "gh-token";
+const ZENDESK_TOKEN: &str = "zd-token";
+
+/// Uploads the sync's components and integration, creates a customer; returns the
+/// customer id.
+async fn publish_sync(client: &Client) -> String {
+    for name in ["github", "zendesk", "text"] {
+        client.upload_example(name).await;
+    }
+    let definition = std::fs::read(
+        sluice_runtime::guest_build::examples_dir().join("flows/github-zendesk-sync.yaml"),
+    )
+    .unwrap();
+    let reply = client
+        .post_bytes(
+            "/v1/integrations/github-zendesk/versions",
+            "application/yaml",
+            definition,
+        )
+        .await;
+    assert!(reply.status == 201 || reply.status == 200, "{}", reply.text);
+    let customer = client
+        .post(
+            "/v1/customers",
+            &json!({"name": "Widgets Inc", "externalId": "widgets"}),
+        )
+        .await
+        .expect(201);
+    customer.body["id"].as_str().unwrap().to_string()
+}
+
+fn deploy_body(customer: &str, github: &FakeGithub, zendesk: &FakeZendesk) -> Value {
+    json!({
+        "customerId": customer,
+        "integration": "github-zendesk",
+        "name": "Widgets sync",
+        "config": {"githubRepository": REPO, "githubWebhookSecret": GITHUB_SECRET},
+        "connections": {
+            "github": {"kind": "oauth2", "fields": {"apiBaseUrl": github.url()}, "token": {"accessToken": GITHUB_TOKEN}},
+            "zendesk": {"kind": "oauth2", "fields": {"baseUrl": zendesk.url()}, "token": {"accessToken": ZENDESK_TOKEN}},
+        },
+        "allowedHosts": [github.url(), zendesk.url()],
+    })
+}
+
+fn webhook_url(instance: &Value, flow: &str) -> String {
+    instance["flows"]
+        .as_array()
+        .and_then(|flows| flows.iter().find(|candidate| candidate["key"] == flow))
+        .and_then(|found| found["webhookUrl"].as_str())
+        .unwrap_or_else(|| panic!("no webhook for flow {flow} in {instance}"))
+        .to_string()
+}
+
+/// Drives the deployed instance through HTTP only: the API to deploy and remove, the
+/// webhook URLs (synchronously, so each delivery has finished when it returns).
+struct HttpDriver<'a> {
+    client: &'a Client,
+    deploy: Value,
+    instance: Mutex<Option<Value>>,
+}
+
+impl HttpDriver<'_> {
+    fn instance(&self) -> Value {
+        self.instance.lock().unwrap().clone().expect("deployed")
+    }
+
+    async fn send(&self, flow: &str, event: WebhookEvent) -> Result<(), String> {
+        let mut headers = event.headers.clone();
+        headers.push(("sluice-synchronous".into(), "true".into()));
+        let reply = deliver(&webhook_url(&self.instance(), flow), &headers, event.body).await;
+        if reply.headers.get("sluice-execution-id").is_none() {
+            return Err(format!(
+                "no execution id header: {} {}",
+                reply.status, reply.text
+            ));
+        }
+        if reply.status >= 500 || reply.body["error"]["code"] == "execution-failed" {
+            return Err(format!("{}: {}", reply.status, reply.text));
+        }
+        Ok(())
+    }
+}
+
+impl SyncDriver for HttpDriver<'_> {
+    async fn deploy(&self) -> Result<(), String> {
+        let reply = self.client.post("/v1/instances", &self.deploy).await;
+        if reply.status != 201 || reply.body["status"] != "deployed" {
+            return Err(format!("{}: {}", reply.status, reply.text));
+        }
+        *self.instance.lock().unwrap() = Some(reply.body);
+        Ok(())
+    }
+
+    async fn github(&self, event: WebhookEvent) -> Result<(), String> {
+        self.send("githubEvents", event).await
+    }
+
+    async fn zendesk(&self, event: WebhookEvent) -> Result<(), String> {
+        self.send("zendeskEvents", event).await
+    }
+
+    async fn remove(&self) -> Result<(), String> {
+        let id = self.instance()["id"].as_str().unwrap().to_string();
+        let reply = self.client.delete(&format!("/v1/instances/{id}")).await;
+        if reply.status != 200 {
+            return Err(format!("{}: {}", reply.status, reply.text));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_runs_as_a_deployed_instance_over_http() {
+    let server = Server::start();
+    let client = server.tenant("Acme");
+    let customer = publish_sync(&client).await;
+    let github = FakeGithub::start(GITHUB_TOKEN).await;
+    github.add_repo(REPO);
+    let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
+    let driver = HttpDriver {
+        client: &client,
+        deploy: deploy_body(&customer, &github, &zendesk),
+        instance: Mutex::new(None),
+    };
+    run_sync_scenario(&driver, &github, &zendesk).await;
+    // The hooks registered the instance's own webhook URLs with the services.
+    let instance = driver.instance();
+    assert!(instance["connections"].to_string().contains("apiBaseUrl"));
+    assert!(
+        !instance.to_string().contains(GITHUB_TOKEN),
+        "a secret came back: {instance}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_deliveries_and_the_executions_api() {
+    let server = Server::start();
+    let client = server.tenant("Acme");
+    let other = server.tenant("Other");
+    let customer = publish_sync(&client).await;
+    let github = FakeGithub::start(GITHUB_TOKEN).await;
+    github.add_repo(REPO);
+    let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
+    let instance = client
+        .post("/v1/instances", &deploy_body(&customer, &github, &zendesk))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(instance["status"], "deployed", "{instance}");
+    assert_eq!(github.hooks().len(), 1);
+    let id = instance["id"].as_str().unwrap().to_string();
+    let url = webhook_url(&instance, "githubEvents");
+
+    // Asynchronous by default: stored, then 202 with the id.
+    let event = github.open_issue(REPO, 7, "Async", "body", "octocat", GITHUB_SECRET);
+    let reply = deliver(
+        &format!("{url}/extra/path?x=1&y=a%20b"),
+        &event.headers,
+        event.body.clone(),
+    )
+    .await
+    .expect(202);
+    let execution_id = reply.body["executionId"].as_str().unwrap().to_string();
+    assert_eq!(
+        reply.headers["sluice-execution-id"].to_str().unwrap(),
+        execution_id
+    );
+    let finished = client.finished_execution(&execution_id).await;
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["flow"], "githubEvents");
+    assert!(
+        finished["record"]["steps"].as_array().unwrap().len() >= 3,
+        "{finished}"
+    );
+    assert!(zendesk.ticket_by_external_id("gh-7").is_some());
+
+    // The stored trigger request: method, lower-cased headers, query, path suffix, body.
+    let payload = client
+        .get(&format!("/v1/executions/{execution_id}/payload"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(payload["method"], "POST");
+    assert_eq!(payload["path"], "extra/path");
+    assert_eq!(payload["query"], json!([["x", "1"], ["y", "a b"]]));
+    assert!(
+        payload["headers"].to_string().contains("x-github-event"),
+        "{payload}"
+    );
+    assert_eq!(payload["body"], String::from_utf8(event.body).unwrap());
+
+    // Logs of that execution (the zendesk component logs its calls).
+    let logs = client
+        .get(&format!("/v1/executions/{execution_id}/logs"))
+        .await
+        .expect(200)
+        .body;
+    assert!(logs["items"].is_array(), "{logs}");
+
+    // Listing, filtering and paging.
+    let forged = github.open_issue(REPO, 8, "Forged", "x", "m", "wrong");
+    deliver(&url, &forged.headers, forged.body)
+        .await
+        .expect(202);
+    let listed = client
+        .get(&format!("/v1/executions?instanceId={id}&limit=1"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let cursor = listed["nextCursor"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let page = client
+        .get(&format!(
+            "/v1/executions?instanceId={id}&limit=1&cursor={cursor}"
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_ne!(page["items"][0]["id"], listed["items"][0]["id"]);
+    client.get("/v1/executions?status=bogus").await.expect(400);
+    client
+        .get("/v1/executions?since=yesterday")
+        .await
+        .expect(400);
+
+    // Another tenant sees none of it.
+    other.get(&format!("/v1/instances/{id}")).await.expect(404);
+    other
+        .get(&format!("/v1/executions/{execution_id}"))
+        .await
+        .expect(404);
+    other
+        .get(&format!("/v1/executions/{execution_id}/payload"))
+        .await
+        .expect(404);
+    assert_eq!(
+        other.get("/v1/executions").await.expect(200).body["items"],
+        json!([])
+    );
+
+    // Unknown tokens, oversized bodies, disabled instances.
+    deliver(
+        &format!("{}/webhooks/{}", server.url, "0".repeat(64)),
+        &[],
+        b"{}".to_vec(),
+    )
+    .await
+    .expect(404);
+    deliver(&url, &[], vec![b'x'; 11 << 20]).await.expect(413);
+    client
+        .patch(&format!("/v1/instances/{id}"), &json!({"enabled": false}))
+        .await
+        .expect(200);
+    let disabled = deliver(&url, &[], b"{}".to_vec()).await.expect(409);
+    assert_eq!(disabled.body["error"]["code"], "instance-disabled");
+    client
+        .patch(&format!("/v1/instances/{id}"), &json!({"enabled": true}))
+        .await
+        .expect(200);
+
+    // A flow API key, when set, is required.
+    client
+        .patch(
+            &format!("/v1/instances/{id}"),
+            &json!({"flows": {"githubEvents": {"apiKeys": ["flow-key-1"]}}}),
+        )
+        .await
+        .expect(200);
+    let event = github.open_issue(REPO, 9, "Keyed", "b", "octocat", GITHUB_SECRET);
+    deliver(&url, &event.headers, event.body.clone())
+        .await
+        .expect(401);
+    let mut keyed = event.headers.clone();
+    keyed.push(("api-key".into(), "flow-key-1".into()));
+    deliver(&url, &keyed, event.body).await.expect(202);
+
+    // Invalid deploys say what to fix.
+    let mut bad = deploy_body(&customer, &github, &zendesk);
+    bad["config"]["nope"] = json!(1);
+    let reply = client.post("/v1/instances", &bad).await.expect(400);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown config variable `nope`")
+    );
+    let mut bad = deploy_body(&customer, &github, &zendesk);
+    bad["allowedHosts"] = json!(["not a rule"]);
+    client.post("/v1/instances", &bad).await.expect(400);
+    client
+        .post("/v1/instances", &json!({"customerId": customer}))
+        .await
+        .expect(400);
+
+    // Removal runs the remove hooks and the webhook stops answering.
+    client
+        .delete(&format!("/v1/instances/{id}"))
+        .await
+        .expect(200);
+    assert!(github.hooks().is_empty());
+    deliver(&url, &[], b"{}".to_vec()).await.expect(404);
+    client.get(&format!("/v1/instances/{id}")).await.expect(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_responses_come_from_the_last_step() {
+    let server = Server::start();
+    let client = server.tenant("Acme");
+    client.upload_example("hello").await;
+    let definition = json!({
+        "definitionVersion": 1,
+        "name": "Responder",
+        "components": {"hello": {"version": 1}},
+        "flows": [
+            {"key": "respond", "steps": [{"key": "answer", "action": "hello.respond",
+                "inputs": {"status": 201, "body": {"type": "reference", "value": "trigger.results.body.text"}, "headers": {"type": "value", "value": [["x-made-by", "sluice"]]}}}]},
+            {"key": "failing", "steps": [{"key": "boom", "action": "hello.fail", "inputs": {"kind": "fatal", "message": "nope"}}]},
+        ],
+    });
+    let reply = client
+        .post_bytes(
+            "/v1/integrations/responder/versions",
+            "application/json",
+            serde_json::to_vec(&definition).unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let customer = client
+        .post("/v1/customers", &json!({"name": "C"}))
+        .await
+        .expect(201)
+        .body;
+    let instance = client
+        .post(
+            "/v1/instances",
+            &json!({"customerId": customer["id"], "integration": "responder", "flows": {"respond": {"synchronous": true}}}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let reply: Reply = deliver(
+        &webhook_url(&instance, "respond"),
+        &[("content-type".into(), "application/json".into())],
+        br#"{"text": "hello there"}"#.to_vec(),
+    )
+    .await
+    .expect(201);
+    assert_eq!(reply.text, "hello there");
+    assert_eq!(reply.headers["x-made-by"], "sluice");
+    assert_eq!(reply.headers["content-type"], "text/plain");
+    assert!(reply.headers.contains_key("sluice-execution-id"));
+
+    let reply = deliver(
+        &webhook_url(&instance, "failing"),
+        &[("sluice-synchronous".into(), "true".into())],
+        b"{}".to_vec(),
+    )
+    .await
+    .expect(500);
+    assert_eq!(reply.body["error"]["code"], "execution-failed");
+    assert_eq!(reply.body["error"]["step"], "boom");
+}
