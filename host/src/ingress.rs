@@ -137,7 +137,15 @@ pub async fn accept(
             format!("this flow requires its API key in the `{API_KEY_HEADER}` header"),
         ));
     }
-    let synchronous = settings.synchronous
+    let compiled = crate::integrations::plan(
+        state,
+        &instance.tenant_id,
+        &instance.integration_key,
+        instance.integration_version,
+    )
+    .await?;
+    let synchronous = compiled.plan.flow_synchronous(&webhook.flow_key)
+        || settings.synchronous
         || delivery
             .header(SYNCHRONOUS_HEADER)
             .is_some_and(|value| value.eq_ignore_ascii_case("true"));

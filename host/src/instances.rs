@@ -1,14 +1,15 @@
 //! Instances: an integration version deployed for a customer with its config,
 //! connections (sealed at rest) and allow-list. Deploying runs the deploy hooks of the
-//! flows' component triggers; removing runs the remove hooks and drops the instance's
-//! state. Also builds the [`RunEnv`] every execution of an instance runs in.
+//! flows' component triggers, then the flows that run `on: instanceDeploy`; removing
+//! runs the remove hooks and `instanceRemove` flows, then drops the instance's state.
+//! Also builds the [`RunEnv`] every execution of an instance runs in.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_runtime::flow::{InstanceHook, RunEnv};
+use sluice_runtime::flow::{FlowEvent, InstanceHook, RunEnv};
 use sluice_runtime::{
     Capabilities, Connection, EgressPolicy, ExecutionContext, Limits, LogSink, OAuthToken,
     StaticConfig, StaticConnections,
@@ -18,8 +19,10 @@ use crate::api::auth::key_hash;
 use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::capabilities::{HostStateStore, instance_namespace_prefixes};
+use crate::execution;
 use crate::integrations::{self, CompiledIntegration};
 use crate::secrets::random_bytes;
+use crate::store::executions::{Execution, ExecutionStatus, Payload};
 use crate::store::instances::{FlowSettings, Instance, InstanceStatus};
 use crate::store::{new_id, now_ms};
 
@@ -334,20 +337,95 @@ async fn run_hooks(
     Ok(results)
 }
 
-/// Runs the deploy hooks and records the instance's status.
+/// Runs the flows that run `on` `event`, each as an execution of its own (recorded
+/// like any other, with an empty JSON request), one after another.
+async fn run_event_flows(
+    state: &AppState,
+    instance: &Instance,
+    compiled: &CompiledIntegration,
+    event: FlowEvent,
+) -> Result<Vec<HookResult>, ApiError> {
+    let label = match event {
+        FlowEvent::InstanceDeploy => "deploy-flow",
+        FlowEvent::InstanceRemove => "remove-flow",
+    };
+    let mut results = Vec::new();
+    for flow in compiled.plan.event_flow_keys(event) {
+        let now = now_ms();
+        let execution = Execution {
+            id: new_id(),
+            tenant_id: instance.tenant_id.clone(),
+            instance_id: instance.id.clone(),
+            flow_key: flow.to_string(),
+            status: ExecutionStatus::Running,
+            synchronous: true,
+            attempt: 1,
+            created_ms: now,
+            started_ms: Some(now),
+            finished_ms: None,
+            failed_step: None,
+            error: None,
+            parent_id: None,
+            replay_of: None,
+        };
+        let payload = Payload {
+            method: "POST".into(),
+            path: String::new(),
+            query: Vec::new(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("sluice-event".into(), label.into()),
+            ],
+            body: b"{}".to_vec(),
+            received_ms: now,
+        };
+        state.store.insert_execution(&execution, &payload).await?;
+        let record = execution::run(state, &execution, payload).await;
+        let (status, message) = match record {
+            Some(record) if record.succeeded() => ("completed".to_string(), None),
+            Some(record) => (
+                "failed".to_string(),
+                Some(format!(
+                    "execution {} failed at step `{}`: {}",
+                    execution.id,
+                    record.failed_step.as_deref().unwrap_or("?"),
+                    record.error.map(|error| error.message).unwrap_or_default()
+                )),
+            ),
+            None => (
+                "failed".to_string(),
+                Some(format!("execution {} could not run", execution.id)),
+            ),
+        };
+        results.push(HookResult {
+            flow: flow.to_string(),
+            hook: label,
+            status,
+            message,
+        });
+    }
+    Ok(results)
+}
+
+/// Runs the deploy hooks, then the deploy flows, and records the instance's status.
 async fn deploy_hooks(
     state: &AppState,
     instance: &mut Instance,
     compiled: &CompiledIntegration,
 ) -> Result<Vec<HookResult>, ApiError> {
-    let results = run_hooks(state, instance, compiled, InstanceHook::Deploy).await?;
+    let mut results = run_hooks(state, instance, compiled, InstanceHook::Deploy).await?;
+    if results.iter().all(|result| result.status == "completed") {
+        results
+            .extend(run_event_flows(state, instance, compiled, FlowEvent::InstanceDeploy).await?);
+    }
     let failures: Vec<String> = results
         .iter()
         .filter(|result| result.status != "completed")
         .map(|result| {
             format!(
-                "flow `{}`: deploy hook {}: {}",
+                "flow `{}`: {} {}: {}",
                 result.flow,
+                result.hook,
                 result.status,
                 result.message.as_deref().unwrap_or("")
             )
@@ -365,11 +443,12 @@ async fn deploy_hooks(
     Ok(results)
 }
 
-/// The webhooks an instance of `compiled` needs: one per flow, new tokens.
+/// The webhooks an instance of `compiled` needs: one per flow that runs from a
+/// webhook (management flows have none), new tokens.
 fn new_webhooks(compiled: &CompiledIntegration) -> Result<Vec<(String, String)>, ApiError> {
     compiled
         .plan
-        .flow_keys()
+        .webhook_flow_keys()
         .into_iter()
         .map(|flow| Ok((flow.to_string(), new_token()?)))
         .collect()
@@ -598,7 +677,13 @@ pub async fn remove(state: &AppState, tenant: &str, id: &str) -> Result<Vec<Hook
     )
     .await
     {
-        Ok(compiled) => run_hooks(state, &instance, &compiled, InstanceHook::Remove).await?,
+        Ok(compiled) => {
+            let mut results = run_hooks(state, &instance, &compiled, InstanceHook::Remove).await?;
+            results.extend(
+                run_event_flows(state, &instance, &compiled, FlowEvent::InstanceRemove).await?,
+            );
+            results
+        }
         Err(err) => {
             tracing::warn!(instance = %instance.id, error = %err.message, "removing an instance whose integration no longer loads; hooks skipped");
             Vec::new()

@@ -379,3 +379,112 @@ async fn synchronous_responses_come_from_the_last_step() {
     assert_eq!(reply.body["error"]["code"], "execution-failed");
     assert_eq!(reply.body["error"]["step"], "boom");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_and_remove_flows_and_synchronous_flows() {
+    let server = Server::start();
+    let client = server.tenant("Acme");
+    client.upload_example("hello").await;
+    let definition = r#"
+definitionVersion: 1
+name: Lifecycle
+components:
+  hello: {version: 1}
+flows:
+  - key: setup
+    on: instanceDeploy
+    steps:
+      - {key: mark, action: hello.remember, inputs: {scope: instance, key: setup, value: {type: value, value: {done: true}}}}
+  - key: teardown
+    on: instanceRemove
+    steps:
+      - {key: note, action: hello.echo, inputs: {bye: true}}
+  - key: ask
+    synchronous: true
+    steps:
+      - {key: read, action: hello.recall, inputs: {scope: instance, key: setup}}
+"#;
+    let reply = client
+        .post_bytes(
+            "/v1/integrations/lifecycle/versions",
+            "application/yaml",
+            definition.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let customer = client
+        .post("/v1/customers", &json!({"name": "C"}))
+        .await
+        .expect(201)
+        .body;
+    let instance = client
+        .post(
+            "/v1/instances",
+            &json!({"customerId": customer["id"], "integration": "lifecycle"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(instance["status"], "deployed", "{instance}");
+    let hooks = instance["hooks"].as_array().unwrap();
+    assert!(
+        hooks.iter().any(|hook| hook["flow"] == "setup"
+            && hook["hook"] == "deploy-flow"
+            && hook["status"] == "completed"),
+        "{instance}"
+    );
+    // Management flows have no webhook.
+    let flows: Vec<&str> = instance["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|flow| flow["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(flows, ["ask"]);
+
+    // `ask` is synchronous by definition: no header needed; it reads what `setup` wrote.
+    let reply = deliver(&webhook_url(&instance, "ask"), &[], b"{}".to_vec())
+        .await
+        .expect(200);
+    assert_eq!(reply.body, json!({"value": {"done": true}}));
+
+    let id = instance["id"].as_str().unwrap();
+    let removed = client
+        .delete(&format!("/v1/instances/{id}"))
+        .await
+        .expect(200)
+        .body;
+    assert!(
+        removed["hooks"].to_string().contains("remove-flow"),
+        "{removed}"
+    );
+    // The executions of the management flows stay for the record.
+    let listed = client
+        .get(&format!("/v1/executions?instanceId={id}&flow=teardown"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed["items"][0]["status"], "succeeded", "{listed}");
+    let listed = client
+        .get(&format!("/v1/executions?instanceId={id}&flow=setup"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_does_not_poison_the_connection() {
+    let server = Server::start();
+    let client = server.tenant("Acme");
+    let mut intruder = client.clone();
+    intruder.key = "sk_wrong".into();
+    // Large enough not to be read along with the headers; refused before it is read.
+    let big = json!({"name": "x".repeat(200_000)});
+    for _ in 0..3 {
+        let reply = intruder.post("/v1/customers", &big).await.expect(401);
+        assert_eq!(reply.headers["connection"], "close");
+        // The same pooled client goes on working.
+        client.get("/v1/customers").await.expect(200);
+    }
+}

@@ -44,6 +44,24 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "unsupported definitionVersion 2",
         ),
         (
+            "a management flow with a trigger",
+            definition("flows:\n  - key: setup\n    on: instanceDeploy\n    trigger: {component: hello, trigger: webhook}\n    steps: [{key: a, action: hello.echo}]\n"),
+            "flows[0].trigger",
+            "takes no trigger",
+        ),
+        (
+            "a synchronous management flow",
+            definition("flows:\n  - key: setup\n    on: instanceRemove\n    synchronous: true\n    steps: [{key: a, action: hello.echo}]\n"),
+            "flows[0].synchronous",
+            "no webhook to answer synchronously",
+        ),
+        (
+            "an unknown instance event",
+            definition("flows:\n  - key: setup\n    on: instanceUpgrade\n    steps: [{key: a, action: hello.echo}]\n"),
+            "flows[0].on",
+            "unknown variant `instanceUpgrade`",
+        ),
+        (
             "no flows",
             definition("flows: []\n"),
             "flows",

@@ -35,7 +35,33 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .merge(webhooks::routes(state.config.max_webhook_bytes))
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn(close_after_refused_body))
         .with_state(state)
+}
+
+/// An error answered before a request's body was read leaves that body on the
+/// connection, where it would be read as the next request; `Connection: close` makes
+/// the client open a fresh connection instead.
+async fn close_after_refused_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok())
+            .and_then(|length| length.parse::<u64>().ok())
+            .is_some_and(|length| length > 0);
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Liveness: no authentication, no store access.

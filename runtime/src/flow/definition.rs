@@ -137,6 +137,24 @@ pub struct Flow {
     /// A code-native flow instead of steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeFlow>,
+    /// Runs when an instance is deployed or removed, instead of from a webhook (a
+    /// management flow: it has no webhook URL and its trigger receives `{}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<FlowEvent>,
+    /// Webhook callers wait for the flow's response (within the server's deadline)
+    /// instead of getting an execution id at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synchronous: bool,
+}
+
+/// The instance lifecycle event a management flow runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FlowEvent {
+    /// After the instance's deploy hooks, on every deploy (so it must be idempotent).
+    InstanceDeploy,
+    /// Before the instance is removed (after its remove hooks).
+    InstanceRemove,
 }
 
 /// A trigger of a component (for example one that verifies an HMAC signature).

@@ -42,8 +42,8 @@ pub use catalog::{
 pub use definition::{
     BranchOnExpression, BranchOnValue, BreakLoop, CodeFlow, Complex, ComponentPin, Condition,
     ConfigVar, ConfigVarType, DEFINITION_VERSION, Definition, ErrorConfig, ErrorHandler,
-    ExpressionBranch, Flow, Format, Input, LoopNTimes, LoopOverItems, Step, StopExecution, Trigger,
-    ValueBranch,
+    ExpressionBranch, Flow, FlowEvent, Format, Input, LoopNTimes, LoopOverItems, Step,
+    StopExecution, Trigger, ValueBranch,
 };
 pub use executor::{
     EngineOptions, FlowEngine, InstanceHook, RunEnv, RunError, Sleeper, TokioSleeper,

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::definition::FlowEvent;
+
 use serde_json::Value;
 
 use super::catalog::{CatalogEntry, InputSchema};
@@ -45,6 +47,36 @@ impl Plan {
         self.inner.flow(key).is_some()
     }
 
+    /// The lifecycle event flow `key` runs on (`None`: it runs from its webhook).
+    pub fn flow_event(&self, key: &str) -> Option<FlowEvent> {
+        self.inner.flow(key).and_then(|flow| flow.on)
+    }
+
+    /// Whether flow `key` answers its webhooks synchronously by default.
+    pub fn flow_synchronous(&self, key: &str) -> bool {
+        self.inner.flow(key).is_some_and(|flow| flow.synchronous)
+    }
+
+    /// Keys of the flows that run from webhooks (not on lifecycle events).
+    pub fn webhook_flow_keys(&self) -> Vec<&str> {
+        self.inner
+            .flows
+            .iter()
+            .filter(|flow| flow.on.is_none())
+            .map(|flow| &*flow.key)
+            .collect()
+    }
+
+    /// Keys of the flows that run on `event`, in definition order.
+    pub fn event_flow_keys(&self, event: FlowEvent) -> Vec<&str> {
+        self.inner
+            .flows
+            .iter()
+            .filter(|flow| flow.on == Some(event))
+            .map(|flow| &*flow.key)
+            .collect()
+    }
+
     /// The component each pinned key resolved to: version and content hash. A
     /// published definition records these hashes.
     pub fn pins(&self) -> BTreeMap<String, (String, ContentHash)> {
@@ -81,6 +113,8 @@ pub(crate) struct ConfigVarPlan {
 
 pub(crate) struct FlowPlan {
     pub key: Arc<str>,
+    pub on: Option<FlowEvent>,
+    pub synchronous: bool,
     pub trigger: TriggerPlan,
     pub body: FlowBody,
     /// Step slots (slot 0 is the trigger).

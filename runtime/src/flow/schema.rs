@@ -114,6 +114,14 @@ pub fn definition_schema() -> Value {
                         "additionalProperties": false,
                         "required": ["component"],
                         "properties": {"component": {"type": "string"}}
+                    },
+                    "on": {
+                        "description": "Run when an instance is deployed or removed, instead of from a webhook.",
+                        "enum": ["instanceDeploy", "instanceRemove"]
+                    },
+                    "synchronous": {
+                        "description": "Webhook callers wait for the flow's response.",
+                        "type": "boolean"
                     }
                 },
                 "anyOf": [{"required": ["key"]}, {"required": ["name"]}],
@@ -476,6 +484,8 @@ mod tests {
                     }),
                     steps,
                     code: None,
+                    on: None,
+                    synchronous: true,
                 },
                 Flow {
                     key: Some("code".into()),
@@ -486,6 +496,8 @@ mod tests {
                     code: Some(CodeFlow {
                         component: "hello-flow".into(),
                     }),
+                    on: Some(FlowEvent::InstanceDeploy),
+                    synchronous: false,
                 },
             ],
         }

@@ -413,10 +413,23 @@ impl<'a> Compiler<'a> {
             next_slot: 1,
         };
         scope.visible.insert(TRIGGER_KEY.to_string());
-        let trigger = match &flow.trigger {
-            None => Some(TriggerPlan::Webhook),
-            Some(trigger) => self.trigger(&format!("{path}.trigger"), trigger),
+        let trigger = match (&flow.trigger, flow.on) {
+            (None, _) => Some(TriggerPlan::Webhook),
+            (Some(_), Some(_)) => {
+                self.error(
+                    format!("{path}.trigger"),
+                    "a flow that runs `on` an instance event gets no request: it takes no trigger",
+                );
+                None
+            }
+            (Some(trigger), None) => self.trigger(&format!("{path}.trigger"), trigger),
         };
+        if flow.on.is_some() && flow.synchronous {
+            self.error(
+                format!("{path}.synchronous"),
+                "a flow that runs `on` an instance event has no webhook to answer synchronously",
+            );
+        }
         let body = match (&flow.code, flow.steps.is_empty()) {
             (Some(_), false) => {
                 self.error(
@@ -455,6 +468,8 @@ impl<'a> Compiler<'a> {
         }
         Some(FlowPlan {
             key: Arc::from(key.as_str()),
+            on: flow.on,
+            synchronous: flow.synchronous,
             trigger: trigger?,
             body: body?,
             slots: scope.next_slot,
