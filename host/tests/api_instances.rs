@@ -488,3 +488,129 @@ async fn a_refused_body_does_not_poison_the_connection() {
         client.get("/v1/customers").await.expect(200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_logs_and_time_filters() {
+    let server = Server::start();
+    let client = server.tenant("Acme");
+    client.upload_example("hello").await;
+    let publish = |definition: Value| {
+        let client = client.clone();
+        async move {
+            client
+                .post_bytes(
+                    "/v1/integrations/echoes/versions",
+                    "application/json",
+                    serde_json::to_vec(&definition).unwrap(),
+                )
+                .await
+        }
+    };
+    let v1 = json!({"definitionVersion": 1, "name": "Echoes", "components": {"hello": {"version": 1}},
+        "flows": [{"key": "one", "steps": [{"key": "e", "action": "hello.echo", "inputs": {"n": 1}}]},
+                  {"key": "gone", "steps": [{"key": "e", "action": "hello.echo", "inputs": {"n": 2}}]}]});
+    assert_eq!(publish(v1).await.status, 201);
+    let v2 = json!({"definitionVersion": 1, "name": "Echoes", "components": {"hello": {"version": 1}},
+        "flows": [{"key": "one", "steps": [{"key": "e", "action": "hello.echo", "inputs": {"n": 10}}]},
+                  {"key": "new", "steps": [{"key": "e", "action": "hello.echo", "inputs": {"n": 3}}]}]});
+    assert_eq!(publish(v2).await.body["version"], 2);
+    let customer = client
+        .post("/v1/customers", &json!({"name": "C"}))
+        .await
+        .expect(201)
+        .body;
+    let instance = client
+        .post(
+            "/v1/instances",
+            &json!({"customerId": customer["id"], "integration": "echoes", "version": 1}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = instance["id"].as_str().unwrap();
+    let one = webhook_url(&instance, "one");
+    let gone = webhook_url(&instance, "gone");
+
+    // Logs: the echo action logs one info line; level filters and paging work.
+    let reply = deliver(
+        &one,
+        &[("sluice-synchronous".into(), "true".into())],
+        b"{}".to_vec(),
+    )
+    .await
+    .expect(200);
+    assert_eq!(reply.body, json!({"n": 1}));
+    let execution = reply.headers["sluice-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let logs = client
+        .get(&format!("/v1/executions/{execution}/logs"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(logs["items"][0]["message"], "echo", "{logs}");
+    assert_eq!(logs["items"][0]["level"], "info");
+    assert_eq!(logs["items"][0]["step"], "e");
+    let errors_only = client
+        .get(&format!("/v1/executions/{execution}/logs?level=error"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(errors_only["items"], json!([]));
+    let after = client
+        .get(&format!("/v1/executions/{execution}/logs?after=1"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(after["items"], json!([]));
+    client
+        .get(&format!("/v1/executions/{execution}/logs?level=loud"))
+        .await
+        .expect(400);
+
+    // Time filters.
+    let future = client
+        .get("/v1/executions?since=2999-01-01T00:00:00Z")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(future["items"], json!([]));
+    let past = client
+        .get("/v1/executions?until=2999-01-01T00:00:00Z")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(past["items"].as_array().unwrap().len(), 1);
+
+    // Upgrade: the kept flow keeps its URL and runs the new version; the removed flow's
+    // URL stops answering; the new flow gets one.
+    let upgraded = client
+        .post(
+            &format!("/v1/instances/{id}/upgrade"),
+            &json!({"version": 2}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(upgraded["integration"]["version"], 2);
+    assert_eq!(webhook_url(&upgraded, "one"), one);
+    let reply = deliver(
+        &one,
+        &[("sluice-synchronous".into(), "true".into())],
+        b"{}".to_vec(),
+    )
+    .await
+    .expect(200);
+    assert_eq!(reply.body, json!({"n": 10}));
+    deliver(&gone, &[], b"{}".to_vec()).await.expect(404);
+    let new = webhook_url(&upgraded, "new");
+    deliver(&new, &[], b"{}".to_vec()).await.expect(202);
+    client
+        .post(
+            &format!("/v1/instances/{id}/upgrade"),
+            &json!({"version": 9}),
+        )
+        .await
+        .expect(404);
+}

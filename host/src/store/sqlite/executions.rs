@@ -424,3 +424,137 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, status: ExecutionStatus, created_ms: i64) -> Execution {
+        Execution {
+            id: id.into(),
+            tenant_id: "t".into(),
+            instance_id: "i".into(),
+            flow_key: "f".into(),
+            status,
+            synchronous: false,
+            attempt: 1,
+            created_ms,
+            started_ms: None,
+            finished_ms: None,
+            failed_step: None,
+            error: None,
+            parent_id: None,
+            replay_of: None,
+        }
+    }
+
+    fn payload() -> Payload {
+        Payload {
+            method: "POST".into(),
+            path: String::new(),
+            query: vec![],
+            headers: vec![],
+            body: b"{}".to_vec(),
+            received_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_only_old_finished_executions_with_their_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        store
+            .insert_execution(
+                &row("old-done", ExecutionStatus::Succeeded, 1_000),
+                &payload(),
+            )
+            .await
+            .unwrap();
+        store
+            .insert_execution(
+                &row("old-queued", ExecutionStatus::Queued, 1_000),
+                &payload(),
+            )
+            .await
+            .unwrap();
+        store
+            .insert_execution(&row("new-done", ExecutionStatus::Failed, 5_000), &payload())
+            .await
+            .unwrap();
+        let line = LogLine {
+            seq: 1,
+            ts_ms: 1_000,
+            level: 2,
+            step: None,
+            message: "m".into(),
+            fields: None,
+        };
+        store.append_logs("old-done", &[line]).await.unwrap();
+        let reference = store.put_result("old-done", "s", b"[1]").await.unwrap();
+
+        assert_eq!(store.delete_executions_before(2_000).await.unwrap(), 1);
+        assert!(
+            store
+                .get_execution("t", "old-done")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .execution_payload("t", "old-done")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.get_result(None, &reference).await.unwrap().is_none());
+        let orphans: i64 = store
+            .interact(|c| {
+                c.query_row("SELECT count(*) FROM execution_logs", [], |row| row.get(0))
+                    .map_err(sql)
+            })
+            .await
+            .unwrap();
+        assert_eq!(orphans, 0, "logs are deleted with their execution");
+        // Queued work is never dropped by retention, nor newer executions.
+        assert!(
+            store
+                .get_execution("t", "old-queued")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .get_execution("t", "new-done")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn claiming_takes_the_oldest_once_and_expired_leases_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        store
+            .insert_execution(&row("b", ExecutionStatus::Queued, 2), &payload())
+            .await
+            .unwrap();
+        store
+            .insert_execution(&row("a", ExecutionStatus::Queued, 1), &payload())
+            .await
+            .unwrap();
+        let first = store.claim_next(10, 100).await.unwrap().unwrap();
+        assert_eq!(
+            (first.id.as_str(), first.status),
+            ("a", ExecutionStatus::Running)
+        );
+        assert_eq!(store.claim_next(10, 100).await.unwrap().unwrap().id, "b");
+        assert!(store.claim_next(10, 100).await.unwrap().is_none());
+        assert_eq!(store.requeue_expired(50).await.unwrap(), 0);
+        assert_eq!(store.requeue_expired(101).await.unwrap(), 2);
+        let again = store.claim_next(200, 300).await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.attempt), ("a", 2));
+    }
+}
