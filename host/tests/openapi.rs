@@ -112,6 +112,27 @@ fn refs<'a>(value: &'a Value, at: &str, found: &mut Vec<(String, &'a str)>) {
     }
 }
 
+/// JSON pointers of the `null` values of `value`, except inside `example`, `default`,
+/// `const` and `enum`.
+fn nulls_in(value: &Value, at: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Null => found.push(at.to_string()),
+        Value::Object(map) => {
+            for (key, child) in map {
+                if !["example", "examples", "default", "const", "enum"].contains(&key.as_str()) {
+                    nulls_in(child, &format!("{at}/{key}"), found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                nulls_in(child, &format!("{at}/{index}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The `{name}`s of a path template.
 fn template_names(path: &str) -> BTreeSet<String> {
     path.split('/')
@@ -179,6 +200,17 @@ fn the_document_is_well_formed() {
             )),
             Some(_) => {}
         }
+    }
+
+    // OpenAPI has no use for `null` outside examples, defaults, constants and enums; a
+    // null elsewhere is usually a flow mapping split at a comma (`{description: a, b}`
+    // is `{description: a, b: null}`).
+    let mut nulls = Vec::new();
+    nulls_in(&doc, "", &mut nulls);
+    for at in nulls {
+        problems.push(format!(
+            "`null` at {at}: quote the text before it if it contains a comma"
+        ));
     }
 
     let schemes = &doc["components"]["securitySchemes"];
@@ -702,8 +734,8 @@ fn routes_of(sources: &BTreeMap<String, String>) -> CodeRoutes {
                 continue;
             };
             for (nest, router) in nests(expression, &file("mod")) {
-                if !prefixes.contains_key(&router) {
-                    prefixes.insert(router, format!("{prefix}{nest}"));
+                if let std::collections::btree_map::Entry::Vacant(entry) = prefixes.entry(router) {
+                    entry.insert(format!("{prefix}{nest}"));
                     changed = true;
                 }
             }
@@ -837,4 +869,104 @@ fn every_route_in_the_code_is_documented_and_the_reverse() {
         "{DOCUMENT} and the router disagree:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// The source scan on a made-up `api` module set: routes in comments and unit tests
+/// are ignored, multi-line and chained registrations are read, nesting resolves, and
+/// forms the scan cannot follow are refused rather than skipped.
+#[test]
+fn the_route_scan_reads_the_forms_the_router_uses() {
+    let sources = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(module, text)| (module.to_string(), text.to_string()))
+            .collect()
+    };
+    let root = r#"
+        pub fn router(state: AppState) -> Router {
+            let v1 = Router::new()
+                .route("/health", get(health))
+                // .route("/commented", get(nothing))
+                .merge(things::routes())
+                .layer(Limit::max(state.limit));
+            Router::new()
+                .nest("/v1", v1)
+                .merge(hooks::routes(state.config.limit))
+                .fallback(|| async { ApiError::not_found("route") })
+                .with_state(state)
+        }
+    "#;
+    let things = r#"
+        pub fn routes() -> Router<AppState> {
+            Router::new()
+                .route("/things", get(list).post(create)) // "a string, // not a comment"
+                .route(
+                    "/things/{id}/versions/{version}",
+                    get(fetch).delete(remove),
+                )
+        }
+        #[cfg(test)]
+        mod tests { fn t() { Router::new().route("/test-only", get(x)); } }
+    "#;
+    let hooks = r#"
+        pub fn routes(limit: usize) -> Router<AppState> {
+            Router::new()
+                .route("/hooks/{token}", any(root))
+                .route("/hooks/{token}/{*path}", any(with_path))
+        }
+    "#;
+    let routes = routes_of(&sources(&[
+        ("mod", root),
+        ("things", things),
+        ("hooks", hooks),
+    ]));
+    let methods = |list: &[&str]| Methods::Some(list.iter().map(|m| m.to_string()).collect());
+    let found: BTreeMap<&str, &Methods> = routes
+        .iter()
+        .map(|(path, (methods, _))| (path.as_str(), methods))
+        .collect();
+    assert_eq!(
+        found,
+        BTreeMap::from([
+            ("/v1/health", &methods(&["get"])),
+            ("/v1/things", &methods(&["get", "post"])),
+            (
+                "/v1/things/{id}/versions/{version}",
+                &methods(&["delete", "get"])
+            ),
+            ("/hooks/{token}", &Methods::Any),
+            ("/hooks/{token}/{path}", &Methods::Any),
+        ])
+    );
+
+    let refused = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(module, text)| (module.to_string(), text.to_string()))
+            .collect();
+        std::panic::catch_unwind(move || {
+            routes_of(&pairs.into_iter().collect());
+        })
+        .is_err()
+    };
+    let unknown_method =
+        r#"pub fn routes() -> Router { Router::new().route("/x", on(filter, h)) }"#;
+    assert!(refused(&[
+        ("mod", root),
+        ("things", unknown_method),
+        ("hooks", hooks)
+    ]));
+    let unmerged = r#"pub fn routes() -> Router { Router::new().route("/x", get(h)) }"#;
+    assert!(refused(&[
+        ("mod", root),
+        ("things", things),
+        ("hooks", hooks),
+        ("stray", unmerged)
+    ]));
+    let service = r#"pub fn routes() -> Router { Router::new().route_service("/x", svc) }"#;
+    assert!(refused(&[
+        ("mod", root),
+        ("things", service),
+        ("hooks", hooks)
+    ]));
 }
