@@ -28,6 +28,20 @@ pub struct ServerConfig {
     pub retention: Duration,
     /// Executions that may run at once (the runtime's pool).
     pub concurrency: u32,
+    /// Workers draining the asynchronous queue.
+    pub workers: usize,
+    /// Webhook requests per second each endpoint (webhook URL) accepts before it
+    /// answers 429; 0 turns the limit off.
+    pub webhook_rate_limit: u32,
+    /// Time limit of an asynchronous execution when its flow sets none.
+    pub async_time_limit: Duration,
+    /// Time limit of a synchronous execution when its flow sets none.
+    pub sync_time_limit: Duration,
+    /// How long "a minute" is for retry delays and the FIFO dedupe window. Always 60 s
+    /// in production; tests compress time with it instead of mocking the queue.
+    pub minute: Duration,
+    /// How often the scheduler looks for due schedules.
+    pub schedule_tick: Duration,
 }
 
 impl ServerConfig {
@@ -44,6 +58,12 @@ impl ServerConfig {
             sync_deadline: Duration::from_secs(30),
             retention: Duration::from_secs(14 * 24 * 3600),
             concurrency: 256,
+            workers: 64,
+            webhook_rate_limit: 50,
+            async_time_limit: Duration::from_secs(15 * 60),
+            sync_time_limit: Duration::from_secs(30),
+            minute: Duration::from_secs(60),
+            schedule_tick: Duration::from_secs(1),
         }
     }
 

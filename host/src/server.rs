@@ -94,10 +94,7 @@ async fn spawn_background(state: &AppState) -> Result<(), ServeError> {
             "executions interrupted by the last stop are queued again"
         );
     }
-    let workers = usize::try_from(state.config.concurrency)
-        .unwrap_or(1)
-        .clamp(1, 64);
-    crate::worker::spawn(state, workers);
+    crate::worker::spawn(state, state.config.workers.max(1));
     crate::retention::spawn(state);
     Ok(())
 }

@@ -49,6 +49,31 @@ pub struct ServeArgs {
     /// Executions that may run at once.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub concurrency: u32,
+
+    /// Workers draining the asynchronous queue (at most --concurrency).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub workers: usize,
+
+    /// Requests per second each webhook URL accepts before answering 429 (0: no limit).
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 50)]
+    pub webhook_rate_limit: u32,
+
+    /// Time limit, in seconds, of asynchronous executions whose flow sets none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15 * 60)]
+    pub async_time_limit_secs: u64,
+
+    /// Time limit, in seconds, of synchronous executions whose flow sets none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub sync_time_limit_secs: u64,
+
+    /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
+    /// For tests that compress time; leave it alone in production.
+    #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
+    pub minute_ms: u64,
+
+    /// How often, in milliseconds, the scheduler looks for due schedules.
+    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
+    pub schedule_tick_ms: u64,
 }
 
 impl ServeArgs {
@@ -58,6 +83,14 @@ impl ServeArgs {
         config.retention = Duration::from_secs(self.retention_days.max(1) * 24 * 3600);
         config.sync_deadline = Duration::from_secs(self.sync_deadline_secs.max(1));
         config.concurrency = self.concurrency.max(1);
+        config.workers = self
+            .workers
+            .clamp(1, usize::try_from(config.concurrency).unwrap_or(usize::MAX));
+        config.webhook_rate_limit = self.webhook_rate_limit;
+        config.async_time_limit = Duration::from_secs(self.async_time_limit_secs.max(1));
+        config.sync_time_limit = Duration::from_secs(self.sync_time_limit_secs.max(1));
+        config.minute = Duration::from_millis(self.minute_ms.max(1));
+        config.schedule_tick = Duration::from_millis(self.schedule_tick_ms.max(10));
         config
     }
 }

@@ -16,26 +16,45 @@ pub struct Server {
     pub url: String,
     pub data_dir: tempfile::TempDir,
     child: Child,
+    /// Extra `sluice serve` flags, kept for restarts.
+    args: Vec<String>,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts with extra `sluice serve` flags (for example `--minute-ms 100`).
+    pub fn start_with(args: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
-        let (child, url) = spawn(data_dir.path());
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        let (child, url) = spawn(data_dir.path(), &args);
         Server {
             url,
             data_dir,
             child,
+            args,
         }
     }
 
-    /// Kills the process (like a crash) and starts a new one on the same data.
+    /// Kills the process (SIGKILL, like a crash) and starts a new one on the same data.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, url) = spawn(self.data_dir.path());
+        self.kill();
+        let (child, url) = spawn(self.data_dir.path(), &self.args);
         self.child = child;
         self.url = url;
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The process id (for signals sent by a test).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Creates a tenant; returns a client authenticated as it.
@@ -66,10 +85,11 @@ impl Drop for Server {
     }
 }
 
-fn spawn(data_dir: &Path) -> (Child, String) {
+fn spawn(data_dir: &Path, args: &[String]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
