@@ -193,6 +193,7 @@ fn run(options: Options) -> Result<(), String> {
                     ..Capabilities::default()
                 },
                 limits: Limits::default(),
+                deadline: None,
             },
         })
     })?;

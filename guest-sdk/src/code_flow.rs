@@ -219,8 +219,10 @@ impl FlowContext {
             .map_err(|e| e.context(format!("output of `{component}`/`{action}`")))
     }
 
-    /// Runs the instance's flow `name` with `payload` serialized to JSON, and returns
-    /// its result.
+    /// Runs the instance's flow `name` with `payload` serialized to JSON as a child
+    /// execution, waits for it (within the host's synchronous deadline), and returns
+    /// its response. A missed deadline is a retryable error naming the child, which
+    /// keeps running.
     pub fn invoke_flow(
         &mut self,
         name: &str,
@@ -230,6 +232,17 @@ impl FlowContext {
         invoker::invoke_flow(name, &payload)
             .map(Output::from)
             .map_err(Error::from)
+    }
+
+    /// Queues the instance's flow `name` with `payload` serialized to JSON as a child
+    /// execution, and returns its execution id without waiting for it.
+    pub fn invoke_flow_async(
+        &mut self,
+        name: &str,
+        payload: &(impl Serialize + ?Sized),
+    ) -> Result<String, Error> {
+        let payload = to_json_text(payload)?;
+        invoker::invoke_flow_async(name, &payload).map_err(Error::from)
     }
 
     /// [`invoke_flow`](Self::invoke_flow), then parses the flow's JSON result as `R`.

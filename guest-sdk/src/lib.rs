@@ -12,7 +12,7 @@
 //! | Module | Owns |
 //! |---|---|
 //! | [`connector`] | [`Component`], [`Action`], [`Trigger`], [`DataSource`], [`ConnectionType`]; manifest and dispatch |
-//! | [`code_flow`] | [`Flow`], [`FlowTrigger`], [`FlowContext`] (`invoke`, `invoke_flow`) |
+//! | [`code_flow`] | [`Flow`], [`FlowTrigger`], [`FlowContext`] (`invoke`, `invoke_flow`, `invoke_flow_async`) |
 //! | [`context`] | [`Context`], [`State`] / [`Scope`], [`Connection`] |
 //! | [`http`] | [`Http`] client over `wasi:http` |
 //! | [`trigger`] | [`Request`], [`TriggerResponse`], [`HttpResponse`] |

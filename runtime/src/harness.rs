@@ -95,6 +95,20 @@ pub struct Invocation {
     pub outcome: Outcome,
 }
 
+/// A call made by a code-native flow through `invoke-flow` or `invoke-flow-async`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowInvocation {
+    /// The flow's name, as given to [`Harness::with_flow`].
+    pub flow: String,
+    pub payload: Value,
+    /// `invoke-flow` (true) or `invoke-flow-async` (false).
+    pub synchronous: bool,
+    /// The id the child execution ran under.
+    pub execution_id: String,
+    /// The child flow's outcome (an asynchronous child runs before its id is returned).
+    pub outcome: Outcome,
+}
+
 /// The result of one harness call.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -106,6 +120,8 @@ pub struct Run {
     pub state_changes: Vec<StateChange>,
     /// For flows: every `invoke` call, in order.
     pub invocations: Vec<Invocation>,
+    /// For flows: every `invoke-flow` and `invoke-flow-async` call, in order.
+    pub flow_invocations: Vec<FlowInvocation>,
 }
 
 impl Run {
@@ -191,6 +207,7 @@ pub struct Harness {
     limits: Limits,
     context: ExecutionContext,
     components: HashMap<String, LoadedComponent>,
+    flows: HashMap<String, LoadedComponent>,
     executions: Arc<AtomicU64>,
 }
 
@@ -225,6 +242,7 @@ impl Harness {
                 )],
             },
             components: HashMap::new(),
+            flows: HashMap::new(),
             executions: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -290,6 +308,15 @@ impl Harness {
     ) -> Result<Self, HarnessError> {
         let component = self.runtime.load(wasm)?;
         self.components.insert(key.into(), component);
+        Ok(self)
+    }
+
+    /// Makes a code-native flow available to a flow's `invoke-flow` calls under
+    /// `name`. It runs with the raw payload the caller passes (no trigger), with the
+    /// harness's state, config and connections, and without an invoker of its own.
+    pub fn with_flow(mut self, name: impl Into<String>, wasm: &[u8]) -> Result<Self, HarnessError> {
+        let flow = self.runtime.load(wasm)?;
+        self.flows.insert(name.into(), flow);
         Ok(self)
     }
 
@@ -377,6 +404,7 @@ impl Harness {
         };
         let logs = MemoryLogSink::new();
         let invocations = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let flow_invocations = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut capabilities = Capabilities {
             state: self.state.clone(),
             connections: Arc::new(self.connections.clone()),
@@ -385,13 +413,16 @@ impl Harness {
             egress: Arc::new(self.egress.clone()),
             invoker: None,
         };
-        if !self.components.is_empty() {
+        if !self.components.is_empty() || !self.flows.is_empty() {
             capabilities.invoker = Some(Arc::new(HarnessInvoker {
                 runtime: self.runtime.clone(),
                 components: self.components.clone(),
+                flows: self.flows.clone(),
                 capabilities: capabilities.clone(),
                 limits: self.limits.clone(),
                 invocations: Arc::clone(&invocations),
+                flow_invocations: Arc::clone(&flow_invocations),
+                children: AtomicU64::new(0),
             }));
         }
         let before = self.state.snapshot();
@@ -411,12 +442,18 @@ impl Harness {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        let flow_invocations = std::mem::take(
+            &mut *flow_invocations
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         Ok(Run {
             outcome: report.outcome,
             metering: report.metering,
             logs: logs.take(),
             state_changes: self.diff(&context, &before, &after),
             invocations,
+            flow_invocations,
         })
     }
 
@@ -503,9 +540,60 @@ impl Harness {
 struct HarnessInvoker {
     runtime: Runtime,
     components: HashMap<String, LoadedComponent>,
+    flows: HashMap<String, LoadedComponent>,
     capabilities: Capabilities,
     limits: Limits,
     invocations: Arc<std::sync::Mutex<Vec<Invocation>>>,
+    flow_invocations: Arc<std::sync::Mutex<Vec<FlowInvocation>>>,
+    /// Child executions started so far by this call (their ids extend the caller's).
+    children: AtomicU64,
+}
+
+impl HarnessInvoker {
+    /// Runs flow `name` with `payload` at once and records the call.
+    async fn run_flow(
+        &self,
+        caller: &ExecutionContext,
+        name: &str,
+        payload: String,
+        synchronous: bool,
+    ) -> Result<(String, Outcome), GuestError> {
+        let Some(flow) = self.flows.get(name) else {
+            let mut known: Vec<&String> = self.flows.keys().collect();
+            known.sort();
+            return Err(GuestError::fatal(format!(
+                "the harness has no flow `{name}` (it has {known:?}; add it with with_flow)"
+            )));
+        };
+        let number = self.children.fetch_add(1, Ordering::Relaxed) + 1;
+        let execution_id = format!("{}-child-{number}", caller.execution_id);
+        let context = ExecutionContext {
+            execution_id: execution_id.clone(),
+            flow_name: name.to_string(),
+            step: None,
+            attempt: 1,
+            ..caller.clone()
+        };
+        let call = Call::FlowExecution {
+            payload: payload.clone(),
+        };
+        let report = self
+            .runtime
+            .execute(flow, call, context, &self.capabilities, &self.limits)
+            .await
+            .map_err(|err| GuestError::fatal(err.to_string()))?;
+        self.flow_invocations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(FlowInvocation {
+                flow: name.to_string(),
+                payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+                synchronous,
+                execution_id: execution_id.clone(),
+                outcome: report.outcome.clone(),
+            });
+        Ok((execution_id, report.outcome))
+    }
 }
 
 #[async_trait]
@@ -561,12 +649,32 @@ impl Invoker for HarnessInvoker {
 
     async fn invoke_flow(
         &self,
-        _caller: &ExecutionContext,
+        caller: &ExecutionContext,
         name: &str,
-        _payload: String,
+        payload: String,
     ) -> Result<Output, GuestError> {
-        Err(GuestError::fatal(format!(
-            "invoke-flow(`{name}`) is not available in the harness, which runs one flow"
-        )))
+        let (_, outcome) = self.run_flow(caller, name, payload, true).await?;
+        match outcome {
+            Outcome::Completed {
+                result: Returned::Output(output),
+            } => Ok(output),
+            Outcome::GuestError { error } => Err(error),
+            other => Err(GuestError::fatal(format!(
+                "flow `{name}` ended with {}",
+                other.status()
+            ))),
+        }
+    }
+
+    async fn invoke_flow_async(
+        &self,
+        caller: &ExecutionContext,
+        name: &str,
+        payload: String,
+    ) -> Result<String, GuestError> {
+        // No queue here: the child runs before its id is returned, so a test sees its
+        // effects; its outcome is in `Run::flow_invocations`.
+        let (execution_id, _) = self.run_flow(caller, name, payload, false).await?;
+        Ok(execution_id)
     }
 }

@@ -98,6 +98,7 @@ impl Declarative {
             },
             capabilities,
             limits: Default::default(),
+            deadline: None,
         };
         Declarative {
             engine: FlowEngine::new(runtime),

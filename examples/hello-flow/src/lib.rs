@@ -2,7 +2,10 @@
 //! trigger payload back as its output, and shows how a flow calls a component: a
 //! payload of the form `{"invoke": {"component", "action", "input"}}` runs that action
 //! through `invoker::invoke` and returns the action's output unchanged, so the host
-//! can test step recording and error propagation across the call.
+//! can test step recording and error propagation across the call. Likewise
+//! `{"invokeFlow": {"flow", "payload", "async"}}` runs another flow of the instance
+//! (`invoke-flow`, or `invoke-flow-async` when `async` is true, which returns
+//! `{"executionId"}`).
 
 use serde_json::{Value, json};
 use sluice_sdk::flow::exports::sluice::flow::code_flow::Guest;
@@ -40,6 +43,9 @@ impl Guest for HelloFlow {
         } else {
             parsed
         };
+        if let Some(call) = request.get("invokeFlow") {
+            return invoke_flow(call);
+        }
         match request.get("invoke") {
             None => Ok(Output {
                 data: Data::Json(request.to_string()),
@@ -64,4 +70,24 @@ impl Guest for HelloFlow {
             }
         }
     }
+}
+
+/// Runs the flow `call` names: waits for its output, or queues it and returns its id.
+fn invoke_flow(call: &Value) -> Result<Output, Error> {
+    let flow = call
+        .get("flow")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::InvalidInput("`invokeFlow.flow` must be a string".into()))?;
+    let payload = call.get("payload").cloned().unwrap_or_else(|| json!({}));
+    if call.get("async").and_then(Value::as_bool).unwrap_or(false) {
+        let id = invoker::invoke_flow_async(flow, &payload.to_string())?;
+        return Ok(Output {
+            data: Data::Json(json!({ "executionId": id }).to_string()),
+            content_type: None,
+            status: None,
+            headers: Vec::new(),
+            branch: None,
+        });
+    }
+    invoker::invoke_flow(flow, &payload.to_string())
 }

@@ -22,13 +22,28 @@ pub trait Invoker: Send + Sync {
         input: String,
     ) -> Result<Output, GuestError>;
 
-    /// Runs the flow `name` of the caller's instance with `payload`.
+    /// Runs the flow `name` of the caller's instance with `payload` and waits for
+    /// its result.
     async fn invoke_flow(
         &self,
         caller: &ExecutionContext,
         name: &str,
         payload: String,
     ) -> Result<Output, GuestError>;
+
+    /// Queues the flow `name` of the caller's instance with `payload`; returns the new
+    /// execution's id. Invokers written before `invoke-flow-async` existed answer it
+    /// with a fatal error, so adding the function broke none of them.
+    async fn invoke_flow_async(
+        &self,
+        _caller: &ExecutionContext,
+        name: &str,
+        _payload: String,
+    ) -> Result<String, GuestError> {
+        Err(GuestError::fatal(format!(
+            "invoke-flow-async (`{name}`) is not supported by this invoker"
+        )))
+    }
 }
 
 fn not_configured(what: &str) -> crate::bindings::wit::Error {
@@ -66,5 +81,20 @@ impl wit::Host for HostContext {
         };
         let result = invoker.invoke_flow(&self.context, &name, payload).await;
         Ok(result.map(Into::into).map_err(Into::into))
+    }
+
+    async fn invoke_flow_async(
+        &mut self,
+        name: String,
+        payload: String,
+    ) -> wasmtime::Result<Result<String, wit::Error>> {
+        self.charge_host_call()?;
+        let Some(invoker) = self.caps.invoker.clone() else {
+            return Ok(Err(not_configured("invoke-flow-async")));
+        };
+        let result = invoker
+            .invoke_flow_async(&self.context, &name, payload)
+            .await;
+        Ok(result.map_err(Into::into))
     }
 }

@@ -145,6 +145,79 @@ pub struct Flow {
     /// instead of getting an execution id at once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub synchronous: bool,
+    /// Also runs on a schedule (it keeps its webhook URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// A scheduled run is skipped (recorded as `skipped`) while an earlier execution
+    /// of the same instance and flow is still queued or running.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub singleton: bool,
+    /// Retries of a failed asynchronous execution, as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<FlowRetry>,
+    /// FIFO: one execution at a time per instance, in arrival order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<FlowQueue>,
+    /// Seconds an execution may run, every step and retry wait included (default:
+    /// the server's, 15 minutes for asynchronous and 30 seconds for synchronous runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_seconds: Option<u64>,
+}
+
+/// Most retries of an execution (`retry.attempts`).
+pub const MAX_FLOW_RETRIES: u32 = 10;
+/// Longest wait before a retry, however many times it doubled: 24 hours.
+pub const MAX_FLOW_RETRY_DELAY_MINUTES: u64 = 24 * 60;
+
+/// How a failed asynchronous execution is run again (seed: execution retry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlowRetry {
+    /// Retries after the first run, 1 to 10.
+    pub attempts: u32,
+    /// Minutes before the first retry (0 to 1440).
+    #[serde(default)]
+    pub delay_minutes: u64,
+    /// Double the delay before each further retry (capped at 24 hours).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exponential: bool,
+    /// Where the trigger request carries a unique request id (`body.<path>`,
+    /// `headers.<name>` or `query.<name>`): a newer request with the same id cancels
+    /// the pending retries of older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_request_id: Option<String>,
+}
+
+/// FIFO delivery of a flow's executions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlowQueue {
+    /// One execution at a time per instance, in arrival order; a retrying head
+    /// blocks the ones behind it.
+    pub fifo: bool,
+    /// Where the trigger request carries a dedupe id (`body.<path>`,
+    /// `headers.<name>` or `query.<name>`): a request whose id was seen in the last
+    /// 10 minutes is not run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_id: Option<String>,
+}
+
+/// When a scheduled flow runs: `cron` (with an optional `timezone`) the same for every
+/// instance, or `configVar`, a config variable of data type `schedule` whose value each
+/// instance sets. One struct rather than an untagged enum, so a mistake is reported on
+/// the field that holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Schedule {
+    /// 5 fields (`minute hour day-of-month month day-of-week`), or 6 with seconds first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// IANA time zone of `cron` (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Key of a config variable of data type `schedule`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_var: Option<String>,
 }
 
 /// The instance lifecycle event a management flow runs on.
@@ -212,6 +285,8 @@ pub struct Step {
     pub break_loop: Option<BreakLoop>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_execution: Option<StopExecution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoke_flow: Option<InvokeFlow>,
 }
 
 impl Step {
@@ -318,6 +393,30 @@ pub struct LoopOverItems {
 pub struct LoopNTimes {
     pub count: Input,
     pub steps: Vec<Step>,
+}
+
+/// Runs another flow of the same instance as a child execution: synchronously (the
+/// step's result is the child's response) or queued (the result is
+/// `{"executionId": ...}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InvokeFlow {
+    /// Key of the flow to run, in this integration.
+    pub flow: String,
+    /// The child's trigger payload, sent as its JSON request body (`{}` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Input>,
+    /// Wait for the child's response (the default), or queue it and go on.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub synchronous: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// Ends the innermost enclosing loop.

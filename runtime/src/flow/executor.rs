@@ -16,10 +16,12 @@ use serde_json::{Map, Value};
 use super::catalog::CatalogEntry;
 use super::expression::{Operator, compare};
 use super::invoker::FlowInvoker;
+use super::launcher::{FlowCall, FlowLaunch, FlowLauncher, call_flow};
 use super::logs::StepLogSink;
 use super::plan::{
-    ActionNode, BranchOnExpressionNode, BranchOnValueNode, CInput, CPart, CRef, Fields, FlowBody,
-    FlowPlan, IntegrationPlan, LoopNode, Node, Plan, StopNode, TriggerPlan,
+    ActionNode, BranchOnExpressionNode, BranchOnValueNode, CInput, CPart, CRef, ErrorPolicy,
+    Fields, FlowBody, FlowPlan, IntegrationPlan, InvokeFlowNode, LoopNode, Node, Plan, StopNode,
+    TriggerPlan,
 };
 use super::record::{
     AttemptRecord, ExecutionRecord, ExecutionStatus, FlowKind, FlowResponse, InputSummary,
@@ -64,6 +66,9 @@ pub struct EngineOptions {
     pub input_preview_bytes: usize,
     pub results: Arc<dyn ResultStore>,
     pub sleeper: Arc<dyn Sleeper>,
+    /// Starts the child executions of `invokeFlow` steps and `invoke-flow` calls;
+    /// without one, those fail with an error that says so.
+    pub launcher: Option<Arc<dyn FlowLauncher>>,
 }
 
 impl Default for EngineOptions {
@@ -74,6 +79,7 @@ impl Default for EngineOptions {
             input_preview_bytes: 256,
             results: Arc::new(MemoryResultStore::new()),
             sleeper: Arc::new(TokioSleeper),
+            launcher: None,
         }
     }
 }
@@ -89,6 +95,23 @@ pub struct RunEnv {
     pub capabilities: Capabilities,
     /// The budgets of each step's sandbox.
     pub limits: Limits,
+    /// When the whole execution must have ended (the flow's time limit). Each step's
+    /// sandbox gets at most the time left, step retries do not sleep past it, and no
+    /// step starts after it: the execution fails with a `time-limit` error.
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// `limits` with the timeout cut to what is left before `deadline` (at least 1 ms, so
+/// a step that starts just before the deadline ends as a timeout, not a hang).
+pub(crate) fn limits_before(limits: &Limits, deadline: Option<std::time::Instant>) -> Limits {
+    let mut limits = limits.clone();
+    if let Some(deadline) = deadline {
+        let left = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_millis(1));
+        limits.timeout = limits.timeout.min(left);
+    }
+    limits
 }
 
 /// An execution could not start. Everything after the start is in the record.
@@ -419,6 +442,17 @@ impl<'a> Run<'a> {
     }
 
     fn count_step(&mut self, key: &str) -> Result<(), Failure> {
+        if let Some(deadline) = self.env.deadline
+            && std::time::Instant::now() >= deadline
+        {
+            return Err(Failure {
+                step: key.to_string(),
+                error: StepError::new(
+                    "time-limit",
+                    "the execution reached its flow's time limit before this step",
+                ),
+            });
+        }
         self.step_runs += 1;
         if self.step_runs > self.engine.options.max_step_runs {
             return Err(Failure {
@@ -454,6 +488,8 @@ impl<'a> Run<'a> {
             started_at_ms: started_ms,
             ended_at_ms: started_ms,
             duration_us: 0,
+            flow: None,
+            child_execution_id: None,
             attempts: Vec::new(),
             fuel_used: 0,
             peak_memory_bytes: 0,
@@ -579,6 +615,10 @@ impl<'a> Run<'a> {
                         Control::Break
                     }
                     Node::Stop(stop) => self.stop(stop).await?,
+                    Node::InvokeFlow(node) => {
+                        self.invoke_flow(node).await?;
+                        Control::Continue
+                    }
                 };
                 if !matches!(control, Control::Continue) {
                     return Ok(control);
@@ -856,15 +896,29 @@ impl<'a> Run<'a> {
                 self.attempts(node, input, &mut record).await
             }
         };
-        let policy = node.policy;
+        self.step_ended((&node.key, node.slot, node.policy), record, started, ended)
+            .await
+    }
+
+    /// Records how an action or `invokeFlow` step ended (`step` is its key, slot and
+    /// error policy): its output becomes its result, or its error fails the flow
+    /// unless the policy ignores it.
+    async fn step_ended(
+        &mut self,
+        step: (&str, usize, ErrorPolicy),
+        mut record: StepRecord,
+        started: Instant,
+        ended: Result<Output, StepError>,
+    ) -> Result<(), Failure> {
+        let (key, slot_index, policy) = step;
         match ended {
             Ok(output) => {
                 let (value, recorded) = self
-                    .output_result(output.data, output.content_type.as_deref(), &node.key)
+                    .output_result(output.data, output.content_type.as_deref(), key)
                     .await;
                 record.result = Some(recorded.clone());
                 record.branch = output.branch.clone();
-                let slot = &mut self.slots[node.slot];
+                let slot = &mut self.slots[slot_index];
                 slot.results = Some(Arc::clone(&value));
                 slot.branch = output.branch.map(Value::String);
                 self.set_last(
@@ -887,7 +941,7 @@ impl<'a> Run<'a> {
                     record.status = StepStatus::Failed;
                     self.steps.push(Self::finish_record(record, started));
                     return Err(Failure {
-                        step: node.key.to_string(),
+                        step: key.to_string(),
                         error,
                     });
                 }
@@ -895,11 +949,112 @@ impl<'a> Run<'a> {
                 let value = Arc::new(error.to_result());
                 let recorded = RecordedValue::Inline(Arc::clone(&value));
                 record.result = Some(recorded.clone());
-                self.slots[node.slot].results = Some(Arc::clone(&value));
+                self.slots[slot_index].results = Some(Arc::clone(&value));
                 self.set_last(value, recorded, None);
                 self.steps.push(Self::finish_record(record, started));
                 Ok(())
             }
+        }
+    }
+
+    // ----- flow calls -----
+
+    async fn invoke_flow(&mut self, node: &InvokeFlowNode) -> Result<(), Failure> {
+        self.count_step(&node.key)?;
+        let started_ms = now_ms();
+        let started = Instant::now();
+        let mut record = self.new_record(&node.key, StepKind::InvokeFlow, started_ms);
+        record.flow = Some(node.flow.to_string());
+        let ended = match self.resolve(&node.payload) {
+            Err(error) => Err(error),
+            Ok(payload) => {
+                let payload = payload.unwrap_or(Value::Null).to_string();
+                record.input = Some(InputSummary::of(
+                    &payload,
+                    self.engine.options.input_preview_bytes,
+                ));
+                self.flow_attempts(node, payload, &mut record).await
+            }
+        };
+        self.step_ended((&node.key, node.slot, node.policy), record, started, ended)
+            .await
+    }
+
+    /// Calls the flow of an `invokeFlow` step, again after a retryable failure as the
+    /// step's policy says. Each call is an attempt; a retry starts a new child.
+    async fn flow_attempts(
+        &mut self,
+        node: &InvokeFlowNode,
+        payload: String,
+        record: &mut StepRecord,
+    ) -> Result<Output, StepError> {
+        use super::definition::ErrorHandler;
+        let policy = node.policy;
+        let mut attempt = 1;
+        let mut delay_ms = 0;
+        loop {
+            let call_started = Instant::now();
+            let launch = FlowLaunch {
+                parent: self.step_context(&node.key, attempt),
+                flow: node.flow.to_string(),
+                payload: payload.clone(),
+                synchronous: node.synchronous,
+                deadline: self.env.deadline,
+            };
+            let FlowCall {
+                child_execution_id,
+                result,
+            } = call_flow(&self.engine.options, self.plan, launch).await;
+            if child_execution_id.is_some() {
+                record.child_execution_id = child_execution_id;
+            }
+            let mut attempt_record = AttemptRecord {
+                attempt,
+                outcome: if node.synchronous {
+                    "completed"
+                } else {
+                    "queued"
+                }
+                .into(),
+                delay_before_ms: delay_ms,
+                duration_us: micros(call_started.elapsed()),
+                fuel_used: 0,
+                peak_memory_bytes: 0,
+                error: None,
+            };
+            let failed = match result {
+                Ok(output) => {
+                    record.attempts.push(attempt_record);
+                    return Ok(output);
+                }
+                Err(failed) => failed,
+            };
+            attempt_record.outcome = "failed".into();
+            attempt_record.error = Some(failed.error.clone());
+            record.attempts.push(attempt_record);
+            let retries_left =
+                policy.handler == ErrorHandler::Retry && attempt <= policy.max_retries;
+            if !(retries_left && failed.retryable) {
+                return Err(failed.error);
+            }
+            let factor = if policy.exponential {
+                1u64 << (attempt - 1).min(16)
+            } else {
+                1
+            };
+            delay_ms = u64::from(policy.delay_seconds) * 1000 * factor;
+            if let Some(deadline) = self.env.deadline
+                && Instant::now() + Duration::from_millis(delay_ms) >= deadline
+            {
+                // Waiting would outlive the execution: the last error stands.
+                return Err(failed.error);
+            }
+            self.engine
+                .options
+                .sleeper
+                .sleep(Duration::from_millis(delay_ms))
+                .await;
+            attempt += 1;
         }
     }
 
@@ -947,6 +1102,12 @@ impl<'a> Run<'a> {
                 1
             };
             delay_ms = u64::from(policy.delay_seconds) * 1000 * factor;
+            if let Some(deadline) = self.env.deadline
+                && std::time::Instant::now() + Duration::from_millis(delay_ms) >= deadline
+            {
+                // Waiting would outlive the execution: the last error stands.
+                return Err(error);
+            }
             self.engine
                 .options
                 .sleeper
@@ -979,7 +1140,13 @@ impl<'a> Run<'a> {
         let result = self
             .engine
             .runtime
-            .execute(&entry.component, call, context, &caps, &self.env.limits)
+            .execute(
+                &entry.component,
+                call,
+                context,
+                &caps,
+                &limits_before(&self.env.limits, self.env.deadline),
+            )
             .await;
         let elapsed = started.elapsed();
         let (record, ended) = classify(result, attempt, delay_ms, elapsed);
@@ -1061,6 +1228,7 @@ impl<'a> Run<'a> {
             self.caps.clone(),
             Arc::clone(&self.env.capabilities.log),
             self.env.limits.clone(),
+            self.env.deadline,
             self.engine
                 .options
                 .max_step_runs
@@ -1081,7 +1249,7 @@ impl<'a> Run<'a> {
                 Call::FlowExecution { payload },
                 self.context.clone(),
                 &caps,
-                &self.env.limits,
+                &limits_before(&self.env.limits, self.env.deadline),
             )
             .await;
         let (attempt, ended) = classify(result, 1, 0, call_started.elapsed());
@@ -1367,11 +1535,18 @@ pub(crate) fn classify(
     };
     let ended = match result {
         Err(err) => {
+            // `busy`: every sandbox slot stayed taken for the runtime's bounded wait;
+            // the host may answer 503 or queue the execution again.
+            let kind = if matches!(err, ExecuteError::Busy { .. }) {
+                "busy"
+            } else {
+                "host"
+            };
             let retryable = matches!(
                 err,
                 ExecuteError::Busy { .. } | ExecuteError::Instantiate(_)
             );
-            Err((StepError::new("host", err.to_string()), retryable))
+            Err((StepError::new(kind, err.to_string()), retryable))
         }
         Ok(report) => {
             record.outcome = report.outcome.status().to_string();

@@ -1,6 +1,7 @@
 //! The [`Invoker`] of code-native flows: each `invoke(component, action, input)` runs
-//! the action of a component the integration pins, in a sandbox of its own, and is
-//! recorded as a step (`component.action`, then `component.action#2`, ...).
+//! the action of a component the integration pins, in a sandbox of its own, and each
+//! `invoke-flow` a child execution through the engine's launcher; every call is
+//! recorded as a step (`component.action`, `flow:<name>`, then `...#2`, ...).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::executor::{FlowEngine, add_attempt, classify, recorded_value};
+use super::launcher::{FlowCall, FlowLaunch, call_flow};
 use super::logs::StepLogSink;
 use super::plan::Plan;
 use super::record::{InputSummary, StepError, StepKind, StepRecord, StepStatus};
@@ -28,6 +30,8 @@ pub(crate) struct FlowInvoker {
     caps: Capabilities,
     log: Arc<dyn LogSink>,
     limits: Limits,
+    /// The execution's deadline (its flow's time limit): invoked actions get no more.
+    deadline: Option<std::time::Instant>,
     /// Step runs left in the execution's budget.
     budget: AtomicUsize,
     calls: Mutex<HashMap<String, u32>>,
@@ -41,6 +45,7 @@ impl FlowInvoker {
         caps: Capabilities,
         log: Arc<dyn LogSink>,
         limits: Limits,
+        deadline: Option<std::time::Instant>,
         budget: usize,
     ) -> Self {
         FlowInvoker {
@@ -49,6 +54,7 @@ impl FlowInvoker {
             caps,
             log,
             limits,
+            deadline,
             budget: AtomicUsize::new(budget),
             calls: Mutex::new(HashMap::new()),
             records: Mutex::new(Vec::new()),
@@ -61,7 +67,11 @@ impl FlowInvoker {
     }
 
     fn step_key(&self, component: &str, action: &str) -> String {
-        let base = format!("{component}.{action}");
+        self.numbered(format!("{component}.{action}"))
+    }
+
+    /// `base` for its first call, then `base#2`, `base#3`, ...
+    fn numbered(&self, base: String) -> String {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let count = calls.entry(base.clone()).or_insert(0);
         *count += 1;
@@ -77,6 +87,110 @@ impl FlowInvoker {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(record);
+    }
+
+    /// Takes one step run from the execution's budget.
+    fn take_step(&self) -> Result<(), StepError> {
+        self.budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                StepError::new(
+                    "limit",
+                    format!(
+                        "the execution ran more than {} steps",
+                        self.engine.options().max_step_runs
+                    ),
+                )
+            })
+    }
+
+    /// Runs an `invoke-flow` (or `invoke-flow-async`) call as a step keyed
+    /// `flow:<name>` (`flow:<name>#2`, ...): the child's output (or, queued, its
+    /// execution id as `{"executionId"}`) and the step's record.
+    async fn flow_step(
+        &self,
+        caller: &ExecutionContext,
+        name: &str,
+        payload: String,
+        synchronous: bool,
+    ) -> Result<Output, GuestError> {
+        let key = self.numbered(format!("flow:{name}"));
+        let started_ms = now_ms();
+        let started = Instant::now();
+        let options = self.engine.options();
+        let mut record = StepRecord {
+            key: key.clone(),
+            kind: StepKind::InvokeFlow,
+            iteration: Vec::new(),
+            component: None,
+            action: None,
+            flow: Some(name.to_string()),
+            child_execution_id: None,
+            status: StepStatus::Succeeded,
+            started_at_ms: started_ms,
+            ended_at_ms: started_ms,
+            duration_us: 0,
+            attempts: Vec::new(),
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            input: Some(InputSummary::of(&payload, options.input_preview_bytes)),
+            result: None,
+            branch: None,
+            error: None,
+            logs: Vec::new(),
+        };
+        if let Err(error) = self.take_step() {
+            return Err(self.refuse(record, started, error));
+        }
+        if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(&payload) {
+            let error = StepError::new(
+                "invalid-input",
+                format!("the payload for flow `{name}` is not JSON: {err}"),
+            );
+            return Err(self.refuse(record, started, error));
+        }
+        let launch = FlowLaunch {
+            parent: ExecutionContext {
+                step: Some(key.clone()),
+                ..caller.clone()
+            },
+            flow: name.to_string(),
+            payload,
+            synchronous,
+            deadline: self.deadline,
+        };
+        let FlowCall {
+            child_execution_id,
+            result,
+        } = call_flow(options, &self.plan, launch).await;
+        record.child_execution_id = child_execution_id;
+        let outcome = match result {
+            Ok(output) => {
+                let value = match &output.data {
+                    Data::Json(text) => {
+                        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+                    }
+                    Data::Bytes(bytes) => Value::String(format!("{} bytes", bytes.len())),
+                };
+                record.result = Some(
+                    recorded_value(options, &caller.execution_id, &key, &Arc::new(value), None)
+                        .await,
+                );
+                Ok(output)
+            }
+            Err(failed) => {
+                record.status = StepStatus::Failed;
+                record.error = Some(failed.error.clone());
+                Err(to_guest_error(&failed.error, failed.retryable))
+            }
+        };
+        record.ended_at_ms = now_ms();
+        record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.push(record);
+        outcome
     }
 
     /// Records a call that failed before reaching a sandbox.
@@ -136,6 +250,8 @@ impl Invoker for FlowInvoker {
             iteration: Vec::new(),
             component: Some(component.to_string()),
             action: Some(action.to_string()),
+            flow: None,
+            child_execution_id: None,
             status: StepStatus::Succeeded,
             started_at_ms: started_ms,
             ended_at_ms: started_ms,
@@ -149,20 +265,7 @@ impl Invoker for FlowInvoker {
             error: None,
             logs: Vec::new(),
         };
-        let within_budget = self
-            .budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok();
-        if !within_budget {
-            let error = StepError::new(
-                "limit",
-                format!(
-                    "the execution ran more than {} steps",
-                    options.max_step_runs
-                ),
-            );
+        if let Err(error) = self.take_step() {
             return Err(self.refuse(record, started, error));
         }
         let entry = match self.plan.inner.components.get(component) {
@@ -234,7 +337,13 @@ impl Invoker for FlowInvoker {
         let result = self
             .engine
             .runtime()
-            .execute(&entry.component, call, context, &caps, &self.limits)
+            .execute(
+                &entry.component,
+                call,
+                context,
+                &caps,
+                &super::executor::limits_before(&self.limits, self.deadline),
+            )
             .await;
         let (attempt, ended) = classify(result, 1, 0, call_started.elapsed());
         add_attempt(&mut record, attempt, sink.take());
@@ -280,13 +389,30 @@ impl Invoker for FlowInvoker {
 
     async fn invoke_flow(
         &self,
-        _caller: &ExecutionContext,
+        caller: &ExecutionContext,
         name: &str,
-        _payload: String,
+        payload: String,
     ) -> Result<Output, GuestError> {
-        Err(GuestError::fatal(format!(
-            "invoke-flow (`{name}`) is not supported by the flow engine yet"
-        )))
+        self.flow_step(caller, name, payload, true).await
+    }
+
+    async fn invoke_flow_async(
+        &self,
+        caller: &ExecutionContext,
+        name: &str,
+        payload: String,
+    ) -> Result<String, GuestError> {
+        let output = self.flow_step(caller, name, payload, false).await?;
+        let queued = match &output.data {
+            Data::Json(text) => serde_json::from_str::<Value>(text).ok(),
+            Data::Bytes(_) => None,
+        };
+        queued
+            .as_ref()
+            .and_then(|value| value.get("executionId"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| GuestError::fatal(format!("flow `{name}` was queued without an id")))
     }
 }
 

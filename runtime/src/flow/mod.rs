@@ -25,11 +25,13 @@ pub mod executor;
 pub mod expression;
 mod invoker;
 pub mod keys;
+pub mod launcher;
 mod logs;
 mod plan;
 pub mod record;
 pub mod reference;
 pub mod scenario;
+pub mod schedule;
 pub mod schema;
 pub mod state;
 pub mod template;
@@ -42,8 +44,9 @@ pub use catalog::{
 pub use definition::{
     BranchOnExpression, BranchOnValue, BreakLoop, CodeFlow, Complex, ComponentPin, Condition,
     ConfigVar, ConfigVarType, DEFINITION_VERSION, Definition, ErrorConfig, ErrorHandler,
-    ExpressionBranch, Flow, FlowEvent, Format, Input, LoopNTimes, LoopOverItems, Step,
-    StopExecution, Trigger, ValueBranch,
+    ExpressionBranch, Flow, FlowEvent, FlowQueue, FlowRetry, Format, Input, InvokeFlow, LoopNTimes,
+    LoopOverItems, MAX_FLOW_RETRIES, MAX_FLOW_RETRY_DELAY_MINUTES, Schedule, Step, StopExecution,
+    Trigger, ValueBranch,
 };
 pub use executor::{
     EngineOptions, FlowEngine, InstanceHook, RunEnv, RunError, Sleeper, TokioSleeper,
@@ -51,7 +54,8 @@ pub use executor::{
 };
 pub use expression::{Expr, ExpressionError, Operator, compare};
 pub use keys::camel_case_key;
-pub use plan::Plan;
+pub use launcher::{FlowLaunch, FlowLauncher, Launched};
+pub use plan::{FlowPolicy, Plan};
 pub use record::{
     AttemptRecord, ExecutionRecord, ExecutionStatus, FlowKind, FlowResponse, InputSummary,
     MemoryResultStore, RecordedValue, ResultStore, StepError, StepKind, StepRecord, StepStatus,
@@ -60,5 +64,6 @@ pub use scenario::{
     Expectation, Implementation, Observation, Scenario, ScenarioError, ScenarioEvent,
     ScenarioRequest, ScenarioRun,
 };
+pub use schedule::{CronSchedule, ScheduleError, ScheduleSource};
 pub use state::ExecutionState;
 pub use validate::{InvalidDefinition, TRIGGER_KEY, ValidationError, compile, validate};

@@ -52,6 +52,12 @@ impl Plan {
         self.inner.flow(key).and_then(|flow| flow.on)
     }
 
+    /// How the host's queue treats flow `key`'s executions: singleton, retries, FIFO
+    /// and dedupe, time limit.
+    pub fn flow_policy(&self, key: &str) -> Option<&FlowPolicy> {
+        self.inner.flow(key).map(|flow| &flow.policy)
+    }
+
     /// Whether flow `key` answers its webhooks synchronously by default.
     pub fn flow_synchronous(&self, key: &str) -> bool {
         self.inner.flow(key).is_some_and(|flow| flow.synchronous)
@@ -111,10 +117,29 @@ pub(crate) struct ConfigVarPlan {
     pub default: Option<Value>,
 }
 
+/// What a flow's definition asks of the queue that runs it (the engine itself only
+/// enforces the time limit, through [`RunEnv::deadline`](super::RunEnv::deadline)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowPolicy {
+    /// Skip a scheduled run while an earlier one is unfinished.
+    pub singleton: bool,
+    /// Retries of a failed asynchronous execution.
+    pub retry: Option<super::definition::FlowRetry>,
+    /// One execution at a time per instance, in arrival order.
+    pub fifo: bool,
+    /// Where the request carries the dedupe id (FIFO flows).
+    pub dedupe_id: Option<String>,
+    /// The flow's own time limit, if it sets one.
+    pub time_limit: Option<std::time::Duration>,
+}
+
 pub(crate) struct FlowPlan {
     pub key: Arc<str>,
+    pub policy: FlowPolicy,
     pub on: Option<FlowEvent>,
     pub synchronous: bool,
+    /// The flow's schedule, checked (see `schedule.rs` for the accessors).
+    pub schedule: Option<super::schedule::ScheduleSource>,
     pub trigger: TriggerPlan,
     pub body: FlowBody,
     /// Step slots (slot 0 is the trigger).
@@ -145,6 +170,7 @@ pub(crate) enum Node {
     LoopNTimes(LoopNode),
     Break { key: Arc<str> },
     Stop(StopNode),
+    InvokeFlow(InvokeFlowNode),
 }
 
 pub(crate) struct ActionNode {
@@ -191,6 +217,16 @@ pub(crate) struct LoopNode {
     pub body: Vec<Node>,
     /// Slots of the steps inside the body, cleared at the start of each iteration.
     pub body_slots: Range<usize>,
+}
+
+pub(crate) struct InvokeFlowNode {
+    pub slot: usize,
+    pub key: Arc<str>,
+    /// The flow to run (a key of this integration, checked at validation).
+    pub flow: Arc<str>,
+    pub payload: CInput,
+    pub synchronous: bool,
+    pub policy: ErrorPolicy,
 }
 
 pub(crate) struct StopNode {

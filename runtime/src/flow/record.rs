@@ -94,6 +94,8 @@ pub enum StepKind {
     Code,
     /// An `invoke` call of a code-native flow.
     Invoke,
+    /// An `invokeFlow` step, or an `invoke-flow` call of a code-native flow.
+    InvokeFlow,
 }
 
 /// How a step ended.
@@ -120,6 +122,12 @@ pub struct StepRecord {
     /// The action (or trigger) called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// The flow an `invokeFlow` step (or `invoke-flow` call) ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    /// The execution that flow call started (its parent is this execution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_execution_id: Option<String>,
     pub status: StepStatus,
     pub started_at_ms: u64,
     pub ended_at_ms: u64,

@@ -29,8 +29,28 @@ pub fn definition_schema() -> Value {
         "loopNTimes",
         "breakLoop",
         "stopExecution",
+        "invokeFlow",
     ];
-    json!({
+    // Added to `$defs` after the fact: one more entry in the `json!` below would pass
+    // the macro's recursion limit.
+    let schedule = json!({
+        "description": "Also run on a schedule: `cron` (5 fields, or 6 with seconds first) in `timezone` (IANA, default UTC), or `configVar`, a config variable of data type `schedule` that each instance sets to a cron string or `{cron, timezone}`.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "cron": {"type": "string", "minLength": 1},
+            "timezone": {"type": "string", "minLength": 1},
+            "configVar": {"type": "string", "minLength": 1}
+        },
+        "oneOf": [
+            {"required": ["cron"], "not": {"required": ["configVar"]}},
+            {
+                "required": ["configVar"],
+                "not": {"anyOf": [{"required": ["cron"]}, {"required": ["timezone"]}]}
+            }
+        ]
+    });
+    let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://example.invalid/sluice/flow-definition.schema.json",
         "title": "Sluice integration definition",
@@ -122,6 +142,17 @@ pub fn definition_schema() -> Value {
                     "synchronous": {
                         "description": "Webhook callers wait for the flow's response.",
                         "type": "boolean"
+                    },
+                    "schedule": {"$ref": "#/$defs/schedule"},
+                    "singleton": {
+                        "description": "Skip a scheduled run (recorded as skipped) while an earlier execution of the same instance and flow is unfinished.",
+                        "type": "boolean"
+                    },
+                    "retry": {"$ref": "#/$defs/flowRetry"},
+                    "queue": {"$ref": "#/$defs/flowQueue"},
+                    "timeLimitSeconds": {
+                        "description": "Seconds an execution may run in all (default: 900 asynchronous, 30 synchronous).",
+                        "type": "integer", "minimum": 1, "maximum": 86400
                     }
                 },
                 "anyOf": [{"required": ["key"]}, {"required": ["name"]}],
@@ -161,7 +192,8 @@ pub fn definition_schema() -> Value {
                     "loopOverItems": {"$ref": "#/$defs/loopOverItems"},
                     "loopNTimes": {"$ref": "#/$defs/loopNTimes"},
                     "breakLoop": {"type": "object", "additionalProperties": false},
-                    "stopExecution": {"$ref": "#/$defs/stopExecution"}
+                    "stopExecution": {"$ref": "#/$defs/stopExecution"},
+                    "invokeFlow": {"$ref": "#/$defs/invokeFlow"}
                 },
                 "anyOf": [{"required": ["key"]}, {"required": ["name"]}],
                 "oneOf": step_kinds.iter().map(|kind| json!({"required": [kind]})).collect::<Vec<_>>()
@@ -304,6 +336,17 @@ pub fn definition_schema() -> Value {
                     "steps": {"$ref": "#/$defs/steps"}
                 }
             },
+            "invokeFlow": {
+                "description": "Run another flow of the instance as a child execution: wait for its response (`synchronous`, the default) or queue it and continue with `{executionId}`.",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["flow"],
+                "properties": {
+                    "flow": {"$ref": "#/$defs/key"},
+                    "payload": {"$ref": "#/$defs/input"},
+                    "synchronous": {"type": "boolean"}
+                }
+            },
             "stopExecution": {
                 "type": "object",
                 "additionalProperties": false,
@@ -315,7 +358,13 @@ pub fn definition_schema() -> Value {
                 }
             }
         }
-    })
+    });
+    if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+        defs.insert("schedule".into(), schedule);
+        defs.insert("flowRetry".into(), flow_retry());
+        defs.insert("flowQueue".into(), flow_queue());
+    }
+    schema
 }
 
 /// The schema as published: pretty JSON with a final newline.
@@ -323,6 +372,40 @@ pub fn definition_schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&definition_schema()).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// `retry` of a flow: retries of a failed asynchronous execution.
+fn flow_retry() -> Value {
+    let request_path = json!({
+        "type": "string",
+        "pattern": "^(body|headers|query)(\\.[^.]+)+$"
+    });
+    json!({
+        "description": "Retries of a failed asynchronous execution.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["attempts"],
+        "properties": {
+            "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+            "delayMinutes": {"type": "integer", "minimum": 0, "maximum": 1440},
+            "exponential": {"type": "boolean"},
+            "uniqueRequestId": request_path
+        }
+    })
+}
+
+/// `queue` of a flow: FIFO delivery with an optional dedupe id.
+fn flow_queue() -> Value {
+    json!({
+        "description": "One execution at a time per instance, in arrival order; `dedupeId` drops repeats seen in the last 10 minutes.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["fifo"],
+        "properties": {
+            "fifo": {"type": "boolean"},
+            "dedupeId": {"type": "string", "pattern": "^(body|headers|query)(\\.[^.]+)+$"}
+        }
+    })
 }
 
 #[cfg(test)]
@@ -453,6 +536,15 @@ mod tests {
                 }),
                 ..step("f")
             },
+            Step {
+                invoke_flow: Some(InvokeFlow {
+                    flow: "code".into(),
+                    payload: Some(Input::Reference("a.results".into())),
+                    synchronous: false,
+                }),
+                error_config: Some(ErrorConfig::default()),
+                ..step("g")
+            },
         ];
         Definition {
             definition_version: 1,
@@ -486,6 +578,23 @@ mod tests {
                     code: None,
                     on: None,
                     synchronous: true,
+                    schedule: Some(Schedule {
+                        cron: Some("*/5 * * * *".into()),
+                        timezone: Some("Europe/Paris".into()),
+                        config_var: None,
+                    }),
+                    singleton: true,
+                    retry: Some(FlowRetry {
+                        attempts: 3,
+                        delay_minutes: 1,
+                        exponential: true,
+                        unique_request_id: Some("body.id".into()),
+                    }),
+                    queue: Some(FlowQueue {
+                        fifo: true,
+                        dedupe_id: Some("headers.x-delivery".into()),
+                    }),
+                    time_limit_seconds: Some(60),
                 },
                 Flow {
                     key: Some("code".into()),
@@ -498,6 +607,16 @@ mod tests {
                     }),
                     on: Some(FlowEvent::InstanceDeploy),
                     synchronous: false,
+                    // Not valid with `on` (the validator says so), but the schema
+                    // only checks shapes.
+                    schedule: Some(Schedule {
+                        config_var: Some("Region".into()),
+                        ..Schedule::default()
+                    }),
+                    singleton: false,
+                    retry: None,
+                    queue: None,
+                    time_limit_seconds: None,
                 },
             ],
         }

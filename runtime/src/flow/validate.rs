@@ -11,17 +11,18 @@ use serde_json::Value;
 
 use super::catalog::{CatalogEntry, ComponentCatalog, InputSchema, parse_hash};
 use super::definition::{
-    Complex, ConfigVarType, DEFINITION_VERSION, Definition, ErrorConfig, ErrorHandler, Flow, Input,
-    Step, Trigger,
+    Complex, ConfigVarType, DEFINITION_VERSION, Definition, ErrorConfig, ErrorHandler, Flow,
+    FlowEvent, Input, InvokeFlow, Step, Trigger,
 };
 use super::expression::{Expr, string_to_number};
 use super::keys::{camel_case_key, check_component_key, check_config_key, check_step_key};
 use super::plan::{
     ActionNode, BranchOnExpressionNode, BranchOnValueNode, CInput, CPart, CRef, ConfigVarPlan,
-    ErrorPolicy, Fields, FlowBody, FlowPlan, IntegrationPlan, LoopNode, Node, Plan, StopNode,
-    TriggerPlan,
+    ErrorPolicy, Fields, FlowBody, FlowPlan, IntegrationPlan, InvokeFlowNode, LoopNode, Node, Plan,
+    StopNode, TriggerPlan,
 };
 use super::reference::{RefField, Reference};
+use super::schedule::{CronSchedule, ScheduleSource, parse_timezone};
 use super::template::{self, TemplatePart};
 use crate::World;
 
@@ -173,6 +174,13 @@ struct Compiler<'a> {
     /// Pinned components: `None` when unresolved (no catalog, or an error).
     components: BTreeMap<String, Option<CatalogEntry>>,
     config: HashMap<String, usize>,
+    /// Data type of each config variable, for the ones a field needs of one type.
+    config_types: HashMap<String, ConfigVarType>,
+    /// Every flow of the integration by key, with the event it runs on, so that
+    /// `invokeFlow` steps can name flows defined after theirs.
+    flow_events: HashMap<String, Option<FlowEvent>>,
+    /// The key of the flow being compiled.
+    current_flow: String,
 }
 
 impl<'a> Compiler<'a> {
@@ -182,6 +190,9 @@ impl<'a> Compiler<'a> {
             errors: Vec::new(),
             components: BTreeMap::new(),
             config: HashMap::new(),
+            config_types: HashMap::new(),
+            flow_events: HashMap::new(),
+            current_flow: String::new(),
         }
     }
 
@@ -207,6 +218,16 @@ impl<'a> Compiler<'a> {
         let config_vars = self.config_vars(definition);
         if definition.flows.is_empty() {
             self.error("flows", "an integration needs at least one flow");
+        }
+        // Keys as `entity_key` derives them; malformed ones are reported below.
+        for flow in &definition.flows {
+            if let Some(key) = flow
+                .key
+                .clone()
+                .or_else(|| flow.name.as_deref().map(camel_case_key))
+            {
+                self.flow_events.entry(key).or_insert(flow.on);
+            }
         }
         let mut flow_keys = HashSet::new();
         let mut flows = Vec::new();
@@ -350,6 +371,13 @@ impl<'a> Compiler<'a> {
                     );
                 }
             }
+            if var.data_type == ConfigVarType::Schedule
+                && let Some(default) = &var.default_value
+                && let Err(err) = CronSchedule::from_value(default)
+            {
+                self.error(format!("{path}.defaultValue"), err.to_string());
+            }
+            self.config_types.insert(var.key.clone(), var.data_type);
             self.config.insert(var.key.clone(), plans.len());
             plans.push(ConfigVarPlan {
                 key: var.key.clone(),
@@ -405,6 +433,7 @@ impl<'a> Compiler<'a> {
 
     fn flow(&mut self, path: &str, key: String, flow: &Flow) -> Option<FlowPlan> {
         let errors_before = self.errors.len();
+        self.current_flow.clone_from(&key);
         let mut scope = FlowScope {
             steps: HashMap::new(),
             visible: HashSet::new(),
@@ -424,6 +453,8 @@ impl<'a> Compiler<'a> {
             }
             (Some(trigger), None) => self.trigger(&format!("{path}.trigger"), trigger),
         };
+        let schedule = self.schedule(path, flow);
+        self.flow_policy(path, flow);
         if flow.on.is_some() && flow.synchronous {
             self.error(
                 format!("{path}.synchronous"),
@@ -468,12 +499,111 @@ impl<'a> Compiler<'a> {
         }
         Some(FlowPlan {
             key: Arc::from(key.as_str()),
+            policy: super::plan::FlowPolicy {
+                singleton: flow.singleton,
+                retry: flow.retry.clone(),
+                fifo: flow.queue.as_ref().is_some_and(|queue| queue.fifo),
+                dedupe_id: flow
+                    .queue
+                    .as_ref()
+                    .and_then(|queue| queue.dedupe_id.clone()),
+                time_limit: flow.time_limit_seconds.map(std::time::Duration::from_secs),
+            },
             on: flow.on,
             synchronous: flow.synchronous,
+            schedule: schedule?,
             trigger: trigger?,
             body: body?,
             slots: scope.next_slot,
         })
+    }
+
+    /// The queue settings of a flow: `retry`, `queue`, `singleton`, `timeLimitSeconds`.
+    fn flow_policy(&mut self, path: &str, flow: &Flow) {
+        use super::definition::{MAX_FLOW_RETRIES, MAX_FLOW_RETRY_DELAY_MINUTES};
+        let asynchronous_only = |what: &str| {
+            format!("a flow that runs `on` an instance event is not queued: it takes no `{what}`")
+        };
+        if let Some(retry) = &flow.retry {
+            if flow.on.is_some() {
+                self.error(format!("{path}.retry"), asynchronous_only("retry"));
+            }
+            if !(1..=MAX_FLOW_RETRIES).contains(&retry.attempts) {
+                self.error(
+                    format!("{path}.retry.attempts"),
+                    format!(
+                        "retries must be between 1 and {MAX_FLOW_RETRIES}, not {}",
+                        retry.attempts
+                    ),
+                );
+            }
+            if retry.delay_minutes > MAX_FLOW_RETRY_DELAY_MINUTES {
+                self.error(
+                    format!("{path}.retry.delayMinutes"),
+                    format!(
+                        "the delay must be at most {MAX_FLOW_RETRY_DELAY_MINUTES} minutes (24 hours), not {}",
+                        retry.delay_minutes
+                    ),
+                );
+            }
+            if let Some(at) = &retry.unique_request_id {
+                self.request_path(&format!("{path}.retry.uniqueRequestId"), at);
+            }
+        }
+        if let Some(queue) = &flow.queue {
+            if flow.on.is_some() {
+                self.error(format!("{path}.queue"), asynchronous_only("queue"));
+            }
+            if queue.fifo && flow.synchronous {
+                self.error(
+                    format!("{path}.queue.fifo"),
+                    "a FIFO flow runs from its queue: it cannot also be `synchronous`",
+                );
+            }
+            if let Some(at) = &queue.dedupe_id {
+                if !queue.fifo {
+                    self.error(
+                        format!("{path}.queue.dedupeId"),
+                        "dedupe ids apply to FIFO flows: set `fifo: true`",
+                    );
+                }
+                self.request_path(&format!("{path}.queue.dedupeId"), at);
+            }
+        }
+        if flow.singleton && flow.schedule.is_none() {
+            self.error(
+                format!("{path}.singleton"),
+                "`singleton` applies to scheduled runs: the flow has no `schedule`",
+            );
+        }
+        if let Some(seconds) = flow.time_limit_seconds
+            && !(1..=86_400).contains(&seconds)
+        {
+            self.error(
+                format!("{path}.timeLimitSeconds"),
+                format!("the time limit must be between 1 and 86400 seconds, not {seconds}"),
+            );
+        }
+    }
+
+    /// A place in the trigger request: `body.<path>`, `headers.<name>` or
+    /// `query.<name>`.
+    fn request_path(&mut self, path: &str, at: &str) {
+        let mut parts = at.split('.');
+        let root = parts.next().unwrap_or_default();
+        let rest: Vec<&str> = parts.collect();
+        if !matches!(root, "body" | "headers" | "query")
+            || rest.is_empty()
+            || rest.iter().any(|part| part.is_empty())
+            || (root != "body" && rest.len() != 1)
+        {
+            self.error(
+                path.to_string(),
+                format!(
+                    "`{at}` is not a place in the request: use `body.<field>[.<field>...]`, `headers.<name>` or `query.<name>`"
+                ),
+            );
+        }
     }
 
     fn trigger(&mut self, path: &str, trigger: &Trigger) -> Option<TriggerPlan> {
@@ -531,6 +661,81 @@ impl<'a> Compiler<'a> {
             trigger: trigger.trigger.clone(),
             inputs,
         })
+    }
+
+    /// Checks a flow's `schedule`: `Some(None)` when it has none, `None` after
+    /// reporting errors.
+    fn schedule(&mut self, path: &str, flow: &Flow) -> Option<Option<ScheduleSource>> {
+        let Some(schedule) = &flow.schedule else {
+            return Some(None);
+        };
+        let path = format!("{path}.schedule");
+        if flow.on.is_some() {
+            self.error(
+                &path,
+                "a flow that runs `on` an instance event cannot also run on a schedule",
+            );
+            return None;
+        }
+        match (&schedule.cron, &schedule.config_var) {
+            (Some(cron), None) => {
+                let timezone = match &schedule.timezone {
+                    None => None,
+                    Some(name) => match parse_timezone(name) {
+                        Ok(_) => Some(name.as_str()),
+                        Err(err) => {
+                            self.error(format!("{path}.timezone"), err.to_string());
+                            return None;
+                        }
+                    },
+                };
+                match CronSchedule::parse(cron, timezone) {
+                    Ok(parsed) => Some(Some(ScheduleSource::Cron(Box::new(parsed)))),
+                    Err(err) => {
+                        self.error(format!("{path}.cron"), err.to_string());
+                        None
+                    }
+                }
+            }
+            (None, Some(var)) => {
+                let var_path = format!("{path}.configVar");
+                if schedule.timezone.is_some() {
+                    self.error(
+                        format!("{path}.timezone"),
+                        "`timezone` goes with `cron`: the value of the config variable \
+                         carries its own time zone (`{cron, timezone}`)",
+                    );
+                }
+                self.config_var(&var_path, var)?;
+                match self.config_types.get(var) {
+                    Some(ConfigVarType::Schedule) if schedule.timezone.is_none() => {
+                        Some(Some(ScheduleSource::ConfigVar(var.clone())))
+                    }
+                    Some(ConfigVarType::Schedule) => None,
+                    other => {
+                        let found = other
+                            .and_then(|kind| serde_json::to_value(kind).ok())
+                            .and_then(|kind| kind.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        self.error(
+                            var_path,
+                            format!(
+                                "config variable `{var}` has data type `{found}`; a schedule \
+                                 reads one of data type `schedule`"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                self.error(
+                    path,
+                    "a schedule is either `cron` (with an optional `timezone`) or `configVar`",
+                );
+                None
+            }
+        }
     }
 
     /// First pass over a flow: the key and slot of every step, in document order, so
@@ -598,6 +803,7 @@ impl<'a> Compiler<'a> {
             ("loopNTimes", step.loop_n_times.is_some()),
             ("breakLoop", step.break_loop.is_some()),
             ("stopExecution", step.stop_execution.is_some()),
+            ("invokeFlow", step.invoke_flow.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -607,7 +813,7 @@ impl<'a> Compiler<'a> {
                 path,
                 if kinds.is_empty() {
                     "a step needs one of `action`, `branchOnValue`, `branchOnExpression`, \
-                     `loopOverItems`, `loopNTimes`, `breakLoop` or `stopExecution`"
+                     `loopOverItems`, `loopNTimes`, `breakLoop`, `stopExecution` or `invokeFlow`"
                         .to_string()
                 } else {
                     format!(
@@ -634,10 +840,10 @@ impl<'a> Compiler<'a> {
                      own block",
                 );
             }
-            if step.error_config.is_some() {
+            if step.error_config.is_some() && step.invoke_flow.is_none() {
                 self.error(
                     format!("{path}.errorConfig"),
-                    "`errorConfig` applies to action steps only",
+                    "`errorConfig` applies to action steps only (and `invokeFlow` steps)",
                 );
             }
         }
@@ -761,6 +967,15 @@ impl<'a> Compiler<'a> {
             Some(Node::Break { key: key_arc })
         } else if let Some(stop) = &step.stop_execution {
             self.stop(path, stop, key_arc, scope).map(Node::Stop)
+        } else if let Some(invoke) = &step.invoke_flow {
+            let policy = self.error_policy(path, step.error_config.as_ref());
+            self.invoke_flow(path, invoke, slot, key_arc, scope)
+                .and_then(|node| {
+                    Some(Node::InvokeFlow(InvokeFlowNode {
+                        policy: policy?,
+                        ..node
+                    }))
+                })
         } else {
             None
         };
@@ -852,6 +1067,78 @@ impl<'a> Compiler<'a> {
             Ok(compiled) if !failed => Some(compiled),
             _ => None,
         }
+    }
+
+    /// An `invokeFlow` step; its error policy is filled in by the caller.
+    fn invoke_flow(
+        &mut self,
+        path: &str,
+        invoke: &InvokeFlow,
+        slot: usize,
+        key: Arc<str>,
+        scope: &mut FlowScope,
+    ) -> Option<InvokeFlowNode> {
+        let base = format!("{path}.invokeFlow");
+        let payload = match &invoke.payload {
+            Some(input) => self.input(&format!("{base}.payload"), input, scope),
+            None => Some(CInput::constant(Value::Object(serde_json::Map::new()))),
+        };
+        let flow_path = format!("{base}.flow");
+        match self.flow_events.get(&invoke.flow) {
+            None => {
+                let mut known: Vec<&str> = self.flow_events.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                self.error(
+                    flow_path,
+                    format!(
+                        "unknown flow `{}`: the integration's flows are {}",
+                        invoke.flow,
+                        known.join(", ")
+                    ),
+                );
+                return None;
+            }
+            Some(Some(event)) => {
+                let event = serde_json::to_value(event)
+                    .ok()
+                    .and_then(|value| value.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                self.error(
+                    flow_path,
+                    format!(
+                        "flow `{}` runs `on: {event}` and cannot be invoked",
+                        invoke.flow
+                    ),
+                );
+                return None;
+            }
+            Some(None) => {}
+        }
+        if invoke.synchronous && invoke.flow == self.current_flow {
+            self.error(
+                format!("{base}.synchronous"),
+                format!(
+                    "flow `{}` invokes itself synchronously, so every run would wait on the \
+                     next; set `synchronous: false` to queue the next run instead",
+                    invoke.flow
+                ),
+            );
+            return None;
+        }
+        Some(InvokeFlowNode {
+            slot,
+            key,
+            flow: Arc::from(invoke.flow.as_str()),
+            payload: payload?,
+            synchronous: invoke.synchronous,
+            policy: ErrorPolicy {
+                handler: ErrorHandler::Fail,
+                max_retries: 0,
+                delay_seconds: 0,
+                exponential: false,
+                ignore_final_error: false,
+            },
+        })
     }
 
     fn stop(

@@ -117,6 +117,7 @@ pub async fn setup_with(edit: impl FnOnce(EngineOptions) -> EngineOptions) -> Se
             ..Capabilities::default()
         },
         limits: Limits::default(),
+        deadline: None,
     };
     Setup {
         runtime,
