@@ -33,6 +33,8 @@ pub struct Shared {
     /// Compiled integration versions (`integrations::plan`), so executions never
     /// re-parse or recompile a definition.
     pub plans: PlanCache,
+    /// Per-endpoint webhook rate limit (`config.webhook_rate_limit`).
+    pub rate_limit: crate::ratelimit::WebhookRateLimit,
 }
 
 impl Deref for AppState {
@@ -69,18 +71,22 @@ impl AppState {
         let runtime = Runtime::new(
             RuntimeConfig::default()
                 .max_concurrency(config.concurrency)
+                .busy_wait(config.busy_wait)
                 .max_component_bytes(config.max_component_bytes)
                 .cache_dir(config.artifacts_dir()),
         )?;
         let store: Arc<dyn Store> = Arc::new(store);
+        let launcher = Arc::new(crate::crossflow::HostLauncher::default());
         let engine = FlowEngine::with_options(
             runtime.clone(),
             EngineOptions {
                 results: Arc::new(HostResultStore::new(Arc::clone(&store))),
+                launcher: Some(launcher.clone()),
                 ..EngineOptions::default()
             },
         );
-        Ok(AppState {
+        let rate_limit = crate::ratelimit::WebhookRateLimit::new(config.webhook_rate_limit);
+        let state = AppState {
             inner: Arc::new(Shared {
                 store,
                 engine,
@@ -89,8 +95,22 @@ impl AppState {
                 config,
                 queue: Arc::new(QueueSignal::default()),
                 plans: PlanCache::default(),
+                rate_limit,
             }),
-        })
+        };
+        launcher.bind(&state);
+        Ok(state)
+    }
+
+    /// A handle that does not keep the state alive, for parts the state owns (the
+    /// engine's flow launcher), which would otherwise keep it alive forever.
+    pub fn downgrade(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The state behind a [`downgrade`](Self::downgrade)d handle, while it lives.
+    pub fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<AppState> {
+        weak.upgrade().map(|inner| AppState { inner })
     }
 
     /// The base URL webhooks are given under.

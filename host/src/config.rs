@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub concurrency: u32,
     /// Workers draining the asynchronous queue.
     pub workers: usize,
+    /// How long an execution waits for a free sandbox slot (the global concurrency
+    /// limit) before it is refused as busy.
+    pub busy_wait: Duration,
     /// Webhook requests per second each endpoint (webhook URL) accepts before it
     /// answers 429; 0 turns the limit off.
     pub webhook_rate_limit: u32,
@@ -59,6 +62,7 @@ impl ServerConfig {
             retention: Duration::from_secs(14 * 24 * 3600),
             concurrency: 256,
             workers: 64,
+            busy_wait: Duration::from_secs(5),
             webhook_rate_limit: 50,
             async_time_limit: Duration::from_secs(15 * 60),
             sync_time_limit: Duration::from_secs(30),

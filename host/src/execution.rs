@@ -5,15 +5,20 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use sluice_runtime::flow::{ExecutionRecord, ResultStore};
+use sluice_runtime::flow::{ExecutionRecord, FlowPolicy, ResultStore};
 use sluice_runtime::{HttpRequest, Limits, LogLevel, LogRecord, LogSink};
 use tracing::Instrument as _;
 
 use crate::app::AppState;
 use crate::instances;
 use crate::integrations;
-use crate::store::executions::{Execution, ExecutionStatus, LogLine, Payload};
+use crate::queue;
+use crate::store::executions::{Execution, ExecutionStatus, Finish, LogLine, Payload};
 use crate::store::{Store, now_ms};
+
+/// How long an asynchronous execution that found the runtime busy waits before it
+/// is tried again.
+const BUSY_RETRY_MS: i64 = 1000;
 
 /// Large step results in the store, so they outlive the process and can be read back.
 pub struct HostResultStore {
@@ -91,17 +96,17 @@ pub fn request_of(payload: Payload) -> HttpRequest {
 }
 
 /// Why an execution could not run at all (it is recorded as failed with this).
-fn failed_before_start(
-    reason: String,
-) -> (ExecutionStatus, Option<String>, Option<String>, String) {
+fn failed_before_start(reason: String, now: i64) -> Finish {
     let record =
         serde_json::json!({"status": "failed", "error": {"kind": "host", "message": reason}});
-    (
-        ExecutionStatus::Failed,
-        None,
-        Some(reason),
-        record.to_string(),
-    )
+    Finish {
+        status: ExecutionStatus::Failed,
+        finished_ms: now,
+        failed_step: None,
+        error: Some(reason),
+        record: record.to_string(),
+        retry_at_ms: None,
+    }
 }
 
 /// Runs `execution` (already marked running) to its end and stores the outcome.
@@ -123,8 +128,9 @@ pub async fn run(
     let outcome = run_flow(state, execution, payload, Arc::clone(&logs))
         .instrument(span)
         .await;
-    let (status, failed_step, error, record_json, record) = match outcome {
-        Ok(record) => {
+    let now = now_ms();
+    let (finish, record) = match outcome {
+        Ok((record, policy)) => {
             let status = if record.succeeded() {
                 ExecutionStatus::Succeeded
             } else {
@@ -137,37 +143,56 @@ pub async fn run(
                 .error
                 .as_ref()
                 .map(|error| format!("{}: {}", error.kind, error.message));
+            // Only asynchronous runs are retried: a synchronous caller has its answer.
+            // One that found every sandbox slot taken (`busy`) is not lost to
+            // overload: it goes back to the queue for a second later, whatever its
+            // flow's retry policy.
+            let busy = record
+                .error
+                .as_ref()
+                .is_some_and(|error| error.kind == "busy");
+            let retry_at_ms = (status == ExecutionStatus::Failed && !execution.synchronous)
+                .then(|| {
+                    if busy {
+                        Some(now + BUSY_RETRY_MS)
+                    } else {
+                        queue::retry_at(state, &policy, execution.attempt, now)
+                    }
+                })
+                .flatten();
             (
-                status,
-                record.failed_step.clone(),
-                error,
-                json,
+                Finish {
+                    status,
+                    finished_ms: now,
+                    failed_step: record.failed_step.clone(),
+                    error,
+                    record: json,
+                    retry_at_ms,
+                },
                 Some(record),
             )
         }
-        Err(reason) => {
-            let (status, step, error, json) = failed_before_start(reason);
-            (status, step, error, json, None)
-        }
+        Err(reason) => (failed_before_start(reason, now), None),
     };
     if let Err(err) = state.store.append_logs(&execution.id, &logs.take()).await {
         tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's logs");
     }
-    if let Err(err) = state
-        .store
-        .finish_execution(
-            &execution.id,
-            status,
-            now_ms(),
-            failed_step.as_deref(),
-            error.as_deref(),
-            &record_json,
-        )
-        .await
-    {
+    if let Err(err) = state.store.finish_execution(&execution.id, &finish).await {
         tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end");
     }
-    tracing::info!(execution = %execution.id, status = status.as_str(), "execution ended");
+    match finish.retry_at_ms {
+        Some(at) => {
+            // The workers poll the queue, so they find it when its time comes.
+            tracing::info!(execution = %execution.id, attempt = execution.attempt, retry_in_ms = at - now, "execution failed; retry queued");
+        }
+        None => {
+            tracing::info!(execution = %execution.id, status = finish.status.as_str(), "execution ended");
+            // A FIFO queue may have a new head.
+            if execution.fifo {
+                state.queue.notify();
+            }
+        }
+    }
     record
 }
 
@@ -176,7 +201,7 @@ async fn run_flow(
     execution: &Execution,
     payload: Payload,
     logs: Arc<CollectedLogs>,
-) -> Result<ExecutionRecord, String> {
+) -> Result<(ExecutionRecord, FlowPolicy), String> {
     let instance = state
         .store
         .get_instance(&execution.tenant_id, &execution.instance_id)
@@ -191,12 +216,24 @@ async fn run_flow(
     )
     .await
     .map_err(|err| err.message)?;
+    let policy = compiled
+        .plan
+        .flow_policy(&execution.flow_key)
+        .cloned()
+        .unwrap_or_default();
+    let time_limit = policy.time_limit.unwrap_or(if execution.synchronous {
+        state.config.sync_time_limit
+    } else {
+        state.config.async_time_limit
+    });
     let mut env = instances::environment(state, &instance, &execution.id, logs, Limits::default())
         .await
         .map_err(|err| err.message)?;
     env.context.attempt = u32::try_from(execution.attempt).unwrap_or(u32::MAX);
     env.context.started_at_ms = u64::try_from(now_ms()).unwrap_or(0);
-    state
+    // The flow's time limit, enforced by the engine through each step's sandbox.
+    env.deadline = Some(std::time::Instant::now() + time_limit);
+    let record = state
         .engine
         .run(
             &compiled.plan,
@@ -205,5 +242,6 @@ async fn run_flow(
             &env,
         )
         .await
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string())?;
+    Ok((record, policy))
 }

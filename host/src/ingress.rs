@@ -12,10 +12,10 @@ use tokio::sync::Notify;
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
-use crate::execution;
-use crate::store::executions::{Execution, ExecutionStatus, Payload};
+use crate::queue::{self, Enqueued, NewExecution, TriggerKind};
+use crate::store::executions::Payload;
 use crate::store::instances::InstanceStatus;
-use crate::store::{new_id, now_ms};
+use crate::store::now_ms;
 
 /// The header a caller sets to wait for the result.
 pub const SYNCHRONOUS_HEADER: &str = "sluice-synchronous";
@@ -39,6 +39,9 @@ pub enum Accepted {
     },
     /// Still running when the deadline passed.
     DeadlinePassed { execution_id: String },
+    /// Not queued: a FIFO flow saw the request's dedupe id within its window; the
+    /// id is the earlier execution's.
+    Duplicate { execution_id: String },
 }
 
 /// Wakes idle workers when an execution is queued.
@@ -144,63 +147,52 @@ pub async fn accept(
         instance.integration_version,
     )
     .await?;
-    let synchronous = compiled.plan.flow_synchronous(&webhook.flow_key)
-        || settings.synchronous
-        || delivery
-            .header(SYNCHRONOUS_HEADER)
-            .is_some_and(|value| value.eq_ignore_ascii_case("true"));
-    let now = now_ms();
-    let execution = Execution {
-        id: new_id(),
+    let policy = compiled
+        .plan
+        .flow_policy(&webhook.flow_key)
+        .cloned()
+        .unwrap_or_default();
+    let asked = delivery
+        .header(SYNCHRONOUS_HEADER)
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    if asked && policy.fifo {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "fifo-flow",
+            format!(
+                "flow `{}` is a FIFO flow: its executions run from its queue, one at a time, and cannot be synchronous",
+                webhook.flow_key
+            ),
+        ));
+    }
+    let synchronous =
+        compiled.plan.flow_synchronous(&webhook.flow_key) || settings.synchronous || asked;
+    let new = NewExecution {
         tenant_id: webhook.tenant_id.clone(),
         instance_id: webhook.instance_id.clone(),
         flow_key: webhook.flow_key.clone(),
-        status: if synchronous {
-            ExecutionStatus::Running
-        } else {
-            ExecutionStatus::Queued
+        trigger: TriggerKind::Webhook,
+        payload: Payload {
+            method: delivery.method,
+            path: delivery.path,
+            query: delivery.query,
+            headers: delivery.headers,
+            body: delivery.body,
+            received_ms: now_ms(),
         },
-        synchronous,
-        attempt: 1,
-        created_ms: now,
-        started_ms: synchronous.then_some(now),
-        finished_ms: None,
-        failed_step: None,
-        error: None,
         parent_id: None,
         replay_of: None,
+        singleton: false,
     };
-    let payload = Payload {
-        method: delivery.method,
-        path: delivery.path,
-        query: delivery.query,
-        headers: delivery.headers,
-        body: delivery.body,
-        received_ms: now,
-    };
-    // Durable before anything is answered: a crash after this line loses nothing.
-    state.store.insert_execution(&execution, &payload).await?;
-    let execution_id = execution.id.clone();
-    if !synchronous {
-        state.queue.notify();
-        return Ok(Accepted::Queued { execution_id });
+    if synchronous {
+        return queue::run_synchronously(state, new, state.config.sync_deadline).await;
     }
-    state
-        .store
-        .start_execution(&execution.id, now, now + LEASE_MS)
-        .await?;
-    // Spawned, so that a caller who gives up (or the deadline) does not cancel it.
-    let task_state = state.clone();
-    let task = tokio::spawn(async move { execution::run(&task_state, &execution, payload).await });
-    match tokio::time::timeout(state.config.sync_deadline, task).await {
-        Ok(Ok(record)) => Ok(Accepted::Completed {
-            execution_id,
-            tenant_id: webhook.tenant_id,
-            record: record.map(Box::new),
-        }),
-        Ok(Err(join)) => Err(ApiError::internal(join)),
-        Err(_) => Ok(Accepted::DeadlinePassed { execution_id }),
-    }
+    Ok(match queue::enqueue_with(state, new, &policy).await? {
+        Enqueued::Queued { execution_id } | Enqueued::Skipped { execution_id } => {
+            Accepted::Queued { execution_id }
+        }
+        Enqueued::Deduplicated { execution_id } => Accepted::Duplicate { execution_id },
+    })
 }
 
 /// The HTTP response of a flow, as status, headers, content type and body bytes.

@@ -276,6 +276,7 @@ pub async fn environment(
             invoker: None,
         },
         limits,
+        deadline: None,
     })
 }
 
@@ -367,6 +368,11 @@ async fn run_event_flows(
             error: None,
             parent_id: None,
             replay_of: None,
+            trigger: crate::queue::TriggerKind::Event.as_str().to_string(),
+            run_after_ms: now,
+            fifo: false,
+            dedupe_id: None,
+            request_id: None,
         };
         let payload = Payload {
             method: "POST".into(),
@@ -440,6 +446,7 @@ async fn deploy_hooks(
     }
     instance.updated_ms = now_ms();
     state.store.save_instance(instance).await?;
+    crate::scheduler::sync_instance(state, instance).await?;
     Ok(results)
 }
 
@@ -493,6 +500,7 @@ pub async fn deploy(
     let settings = request.settings;
     let config = settings.config.unwrap_or_default();
     check_config(&config, &compiled)?;
+    crate::scheduler::check_config(&compiled, &config)?;
     let flows = settings.flows.unwrap_or_default();
     check_flows(&flows, &compiled)?;
     let allowed_hosts = settings.allowed_hosts.unwrap_or_default();
@@ -564,6 +572,7 @@ pub async fn update(
     }
     if let Some(config) = settings.config {
         check_config(&config, &compiled)?;
+        crate::scheduler::check_config(&compiled, &config)?;
         instance.config = config;
     }
     if let Some(hosts) = settings.allowed_hosts {
@@ -584,6 +593,8 @@ pub async fn update(
     } else {
         Vec::new()
     };
+    // Enabling or disabling starts or stops the instance's schedules.
+    crate::scheduler::sync_instance(state, &instance).await?;
     Ok((instance, results))
 }
 
@@ -624,6 +635,7 @@ pub async fn upgrade(
     .await?;
     let new = integrations::plan(state, tenant, &instance.integration_key, version).await?;
     check_config(&instance.config, &new)?;
+    crate::scheduler::check_config(&new, &instance.config)?;
     let mut results = Vec::new();
     let gone: Vec<&str> = old
         .plan
@@ -669,6 +681,8 @@ pub async fn upgrade(
 /// are reported), its flow and instance state, its webhooks and queued executions.
 pub async fn remove(state: &AppState, tenant: &str, id: &str) -> Result<Vec<HookResult>, ApiError> {
     let instance = get(state, tenant, id).await?;
+    // No scheduled run may start while the remove hooks and flows run.
+    crate::scheduler::unschedule(state, &instance).await?;
     let results = match integrations::plan(
         state,
         tenant,

@@ -76,6 +76,11 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", message)
     }
 
+    /// 429: the caller sends faster than allowed; the message says the limit.
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
+    }
+
     /// 500: the server failed; `detail` is logged, never sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error answering an API request");

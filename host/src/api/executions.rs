@@ -1,10 +1,11 @@
 //! `/v1/executions`: list (by instance, flow, status, time; newest first, paged by an
 //! opaque cursor), one execution with its record, its logs (paged, by minimum level),
-//! and the trigger request it was created from.
+//! the trigger request it was created from, and replays of it with that request.
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/executions/{id}", get(show))
         .route("/executions/{id}/logs", get(logs))
         .route("/executions/{id}/payload", get(payload))
+        .route("/executions/{id}/replay", post(replay))
 }
 
 const DEFAULT_PAGE: usize = 50;
@@ -60,6 +62,9 @@ fn summary(execution: &Execution) -> Value {
         "error": execution.error,
         "parentId": execution.parent_id,
         "replayOf": execution.replay_of,
+        "trigger": execution.trigger,
+        // When a queued execution (a retry, for one) may start.
+        "runAfter": (execution.status == ExecutionStatus::Queued).then(|| rfc3339(execution.run_after_ms)),
     })
 }
 
@@ -75,6 +80,11 @@ struct ListQuery {
     until: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    /// Only failed executions that are not replays and have no succeeded replay
+    /// (with `status=failed`: what still needs attention).
+    unreplayed: Option<bool>,
+    /// Only executions started this way: webhook, schedule, replay, flow, event.
+    trigger: Option<String>,
 }
 
 fn encode_cursor(execution: &Execution) -> String {
@@ -101,7 +111,7 @@ async fn list(
         None => None,
         Some(text) => Some(ExecutionStatus::parse(text).ok_or_else(|| {
             ApiError::invalid(format!(
-                "`status` must be queued, running, succeeded or failed, not `{text}`"
+                "`status` must be queued, waiting, running, succeeded, failed, skipped or cancelled, not `{text}`"
             ))
         })?),
     };
@@ -121,6 +131,18 @@ async fn list(
             .map(|text| parse_time("until", text))
             .transpose()?,
         before: query.cursor.as_deref().map(decode_cursor).transpose()?,
+        unreplayed: query.unreplayed.unwrap_or(false),
+        trigger: match query.trigger {
+            Some(trigger)
+                if !["webhook", "schedule", "replay", "flow", "event"]
+                    .contains(&trigger.as_str()) =>
+            {
+                return Err(ApiError::invalid(format!(
+                    "`trigger` must be webhook, schedule, replay, flow or event, not `{trigger}`"
+                )));
+            }
+            trigger => trigger,
+        },
         // One more than asked tells whether another page exists.
         limit: limit + 1,
     };
@@ -239,4 +261,90 @@ async fn payload(
         "bodyEncoding": encoding,
         "receivedAt": rfc3339(payload.received_ms),
     })))
+}
+
+/// Queues a new execution of the same instance and flow with the stored trigger
+/// request. It links to the original (`replayOf`), the first execution when this one
+/// is itself a replay, so every replay of a failure points at that failure.
+async fn replay(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    use crate::queue::{Enqueued, NewExecution, TriggerKind};
+    use crate::store::instances::InstanceStatus;
+
+    let execution = find(&state, &tenant.id, &id).await?;
+    if !execution.status.is_final() {
+        return Err(ApiError::conflict(format!(
+            "execution `{id}` is {}; replay it once it has ended",
+            execution.status.as_str()
+        )));
+    }
+    let instance = state
+        .store
+        .get_instance(&tenant.id, &execution.instance_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "the instance `{}` of execution `{id}` was removed; there is nothing to replay it on",
+                execution.instance_id
+            ))
+        })?;
+    if !instance.enabled {
+        return Err(ApiError::conflict(format!(
+            "the instance `{}` is disabled; enable it to replay its executions",
+            instance.id
+        )));
+    }
+    if instance.status != InstanceStatus::Deployed {
+        return Err(ApiError::conflict(format!(
+            "the instance `{}` is {}; replay once it is deployed",
+            instance.id,
+            instance.status.as_str()
+        )));
+    }
+    let compiled = crate::integrations::plan(
+        &state,
+        &instance.tenant_id,
+        &instance.integration_key,
+        instance.integration_version,
+    )
+    .await?;
+    if !compiled.plan.has_flow(&execution.flow_key) {
+        return Err(ApiError::conflict(format!(
+            "flow `{}` is not in version {} of integration `{}`, which the instance now runs",
+            execution.flow_key, instance.integration_version, instance.integration_key
+        )));
+    }
+    let payload = state
+        .store
+        .execution_payload(&tenant.id, &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "the trigger request of execution `{id}` is no longer stored"
+            ))
+        })?;
+    let original = execution.replay_of.clone().unwrap_or(execution.id);
+    let new = NewExecution {
+        tenant_id: tenant.id.clone(),
+        instance_id: instance.id.clone(),
+        flow_key: execution.flow_key,
+        trigger: TriggerKind::Replay,
+        payload,
+        parent_id: None,
+        replay_of: Some(original.clone()),
+        singleton: false,
+    };
+    match crate::queue::enqueue(&state, new).await? {
+        Enqueued::Queued { execution_id } | Enqueued::Skipped { execution_id } => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"executionId": execution_id, "replayOf": original})),
+        )),
+        Enqueued::Deduplicated { execution_id } => Err(ApiError::conflict(format!(
+            "not replayed: the flow's FIFO queue saw this request's dedupe id within its \
+             dedupe window (execution `{execution_id}`); replay after the window has passed"
+        ))),
+    }
 }

@@ -27,6 +27,10 @@ pub fn routes() -> Router<AppState> {
 /// The API's view of an instance.
 async fn view(state: &AppState, instance: &Instance) -> Result<Value, ApiError> {
     let urls = instances::webhook_urls(state, instance).await?;
+    let schedules = state
+        .store
+        .schedules_of(&instance.tenant_id, &instance.id)
+        .await?;
     let connections: Vec<Value> = instances::open_connections(state, instance)?
         .into_iter()
         .map(|connection| {
@@ -57,6 +61,12 @@ async fn view(state: &AppState, instance: &Instance) -> Result<Value, ApiError> 
                 "webhookUrl": url,
                 "synchronous": settings.synchronous,
                 "apiKeyRequired": !settings.api_key_hashes.is_empty(),
+                "schedule": schedules.iter().find(|schedule| &schedule.flow_key == flow).map(|schedule| json!({
+                    "cron": schedule.cron,
+                    "timezone": schedule.timezone,
+                    "nextRunAt": schedule.next_run_ms.map(rfc3339),
+                    "lastRunAt": schedule.last_run_ms.map(rfc3339),
+                })),
             })
         })
         .collect();

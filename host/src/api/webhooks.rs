@@ -1,6 +1,7 @@
 //! `/webhooks/{token}[/{path}]`: the public ingress. Any method; the body, headers
 //! (lower-cased), query and path suffix reach the flow's trigger. Every answer carries
-//! `sluice-execution-id` once an execution exists.
+//! `sluice-execution-id` once an execution exists. Each URL is rate-limited
+//! (`ratelimit`) before anything else is done with the request.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -14,6 +15,7 @@ use super::error::ApiError;
 use super::extract::Path;
 use crate::app::AppState;
 use crate::ingress::{self, Accepted, Delivery, EXECUTION_ID_HEADER};
+use crate::ratelimit::Limited;
 
 pub fn routes(body_limit: usize) -> Router<AppState> {
     Router::new()
@@ -51,6 +53,12 @@ async fn handle(
     path: String,
     request: Request,
 ) -> Response {
+    // First, so a flood costs neither a body read nor a store lookup. Unknown tokens are
+    // counted like known ones: the answer (404, or 429 past the limit) is the same
+    // whether the token exists or not, so the limiter reveals nothing.
+    if let Err(limited) = state.rate_limit.check(&token) {
+        return rate_limited(limited);
+    }
     let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, state.config.max_webhook_bytes).await {
         Ok(body) => body,
@@ -85,6 +93,16 @@ async fn handle(
             (StatusCode::ACCEPTED, axum::Json(json!({"executionId": execution_id}))).into_response(),
             &execution_id,
         ),
+        // A repeat within the FIFO dedupe window: nothing new was queued; the id is
+        // the earlier execution's.
+        Ok(Accepted::Duplicate { execution_id }) => with_id(
+            (
+                StatusCode::OK,
+                axum::Json(json!({"executionId": execution_id, "deduplicated": true})),
+            )
+                .into_response(),
+            &execution_id,
+        ),
         Ok(Accepted::DeadlinePassed { execution_id }) => with_id(
             ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -105,6 +123,28 @@ async fn handle(
             let response = match record {
                 None => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "execution-failed", "the execution could not run; see its record")
                     .into_response(),
+                Some(record)
+                    if record
+                        .error
+                        .as_ref()
+                        .is_some_and(|error| error.kind == "busy") =>
+                {
+                    // The global concurrency limit: every sandbox slot stayed taken
+                    // for the bounded wait. The caller may try again shortly.
+                    let mut response = ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        format!(
+                            "the server is running as many executions as it may ({} at once); retry shortly",
+                            state.config.concurrency
+                        ),
+                    )
+                    .into_response();
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(1));
+                    response
+                }
                 Some(record) if !record.succeeded() => {
                     let error = record.error.as_ref();
                     let status = match error.map(|error| error.kind.as_str()) {
@@ -147,6 +187,20 @@ async fn handle(
             with_id(response, &execution_id)
         }
     }
+}
+
+/// 429 `rate-limited` with `Retry-After` (whole seconds). Nothing is stored.
+fn rate_limited(limited: Limited) -> Response {
+    let retry_after = limited.retry_after_secs();
+    let mut response = ApiError::rate_limited(format!(
+        "this webhook accepts at most {} requests per second; retry after {retry_after} s",
+        limited.per_second
+    ))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 fn with_id(mut response: Response, execution_id: &str) -> Response {

@@ -429,6 +429,7 @@ async fn run_command(args: RunFlowArgs) -> Result<ExitStatus, FlowError> {
             ..Capabilities::default()
         },
         limits,
+        deadline: None,
     };
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     for (name, value) in &args.headers {
@@ -528,6 +529,10 @@ fn step_line(step: &StepRecord) -> String {
         }
         (StepKind::Code, Some(c), _) => format!("{c} (code)"),
         (StepKind::Trigger, _, _) => "webhook".into(),
+        (StepKind::InvokeFlow, _, _) => match &step.child_execution_id {
+            Some(child) => format!("flow {} → {child}", step.flow.as_deref().unwrap_or("?")),
+            None => format!("flow {}", step.flow.as_deref().unwrap_or("?")),
+        },
         (kind, _, _) => {
             let name = serde_json::to_value(kind)
                 .ok()

@@ -54,7 +54,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub workers: usize,
 
-    /// Requests per second each webhook URL accepts before answering 429 (0: no limit).
+    /// Milliseconds an execution waits for a free slot when --concurrency are running
+    /// before it is refused as busy (503 for a synchronous caller; an asynchronous one
+    /// is queued again).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub busy_wait_ms: u64,
+
+    /// Requests per second each webhook URL accepts (in bursts of as many) before
+    /// answering 429 with a Retry-After header (0: no limit).
     #[arg(long, value_name = "PER_SECOND", default_value_t = 50)]
     pub webhook_rate_limit: u32,
 
@@ -87,6 +94,7 @@ impl ServeArgs {
             .workers
             .clamp(1, usize::try_from(config.concurrency).unwrap_or(usize::MAX));
         config.webhook_rate_limit = self.webhook_rate_limit;
+        config.busy_wait = Duration::from_millis(self.busy_wait_ms);
         config.async_time_limit = Duration::from_secs(self.async_time_limit_secs.max(1));
         config.sync_time_limit = Duration::from_secs(self.sync_time_limit_secs.max(1));
         config.minute = Duration::from_millis(self.minute_ms.max(1));

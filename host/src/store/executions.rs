@@ -11,30 +11,54 @@ use super::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExecutionStatus {
-    /// Accepted, waiting for a worker.
+    /// Accepted, waiting for a worker (or for its retry time).
     Queued,
+    /// In a FIFO queue behind the execution at its head.
+    Waiting,
     /// A worker (or a synchronous caller's task) is running it.
     Running,
     Succeeded,
     Failed,
+    /// Not run: a singleton flow's earlier execution was still unfinished.
+    Skipped,
+    /// Not run (or not retried): its instance was removed, or a newer request with
+    /// the same request id replaced it.
+    Cancelled,
 }
 
 impl ExecutionStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ExecutionStatus::Queued => "queued",
+            ExecutionStatus::Waiting => "waiting",
             ExecutionStatus::Running => "running",
             ExecutionStatus::Succeeded => "succeeded",
             ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Skipped => "skipped",
+            ExecutionStatus::Cancelled => "cancelled",
         }
+    }
+
+    /// Whether the execution has ended (it will not run, or run again).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Succeeded
+                | ExecutionStatus::Failed
+                | ExecutionStatus::Skipped
+                | ExecutionStatus::Cancelled
+        )
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "queued" => Some(ExecutionStatus::Queued),
+            "waiting" => Some(ExecutionStatus::Waiting),
             "running" => Some(ExecutionStatus::Running),
             "succeeded" => Some(ExecutionStatus::Succeeded),
             "failed" => Some(ExecutionStatus::Failed),
+            "skipped" => Some(ExecutionStatus::Skipped),
+            "cancelled" => Some(ExecutionStatus::Cancelled),
             _ => None,
         }
     }
@@ -57,6 +81,55 @@ pub struct Execution {
     pub error: Option<String>,
     pub parent_id: Option<String>,
     pub replay_of: Option<String>,
+    /// What started it: `webhook`, `schedule`, `replay`, `flow` or `event`.
+    pub trigger: String,
+    /// A queued execution is not claimed before this (a retry waits here).
+    pub run_after_ms: i64,
+    /// In its (instance, flow) FIFO queue.
+    pub fifo: bool,
+    /// The FIFO dedupe id read from the request.
+    pub dedupe_id: Option<String>,
+    /// The unique request id read from the request (retry cancellation).
+    pub request_id: Option<String>,
+}
+
+/// The queue policies applied when an execution is enqueued, atomically with the
+/// insert.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnqueuePolicy {
+    /// With a dedupe id: an execution of the same instance and flow with the same id
+    /// created at or after this time makes the new one a duplicate.
+    pub dedupe_since_ms: Option<i64>,
+    /// Record as `skipped` while an execution of the same instance and flow is
+    /// unfinished.
+    pub singleton: bool,
+}
+
+/// What enqueueing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    /// Written, with this status (`queued`, `waiting` behind a FIFO head, `skipped`).
+    /// `cancelled` counts the pending retries of the same request id it cancelled.
+    Inserted {
+        status: ExecutionStatus,
+        cancelled: u64,
+    },
+    /// Not written: this execution has the same dedupe id.
+    Duplicate { existing_id: String },
+}
+
+/// How a run of an execution ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    /// `succeeded` or `failed` (or `cancelled`).
+    pub status: ExecutionStatus,
+    pub finished_ms: i64,
+    pub failed_step: Option<String>,
+    pub error: Option<String>,
+    /// The execution record (JSON).
+    pub record: String,
+    /// Run again at this time, as the next attempt, instead of ending.
+    pub retry_at_ms: Option<i64>,
 }
 
 /// The trigger request an execution was created from.
@@ -94,6 +167,10 @@ pub struct ExecutionFilter {
     pub until_ms: Option<i64>,
     /// Continue after this (created_ms, id) position, newest first.
     pub before: Option<(i64, String)>,
+    /// Only executions that are not replays and have no succeeded replay.
+    pub unreplayed: bool,
+    /// Only executions started this way (`webhook`, `schedule`, ...).
+    pub trigger: Option<String>,
     pub limit: usize,
 }
 
@@ -106,7 +183,17 @@ pub trait ExecutionStore: Send + Sync {
         execution: &Execution,
         payload: &Payload,
     ) -> Result<(), StoreError>;
-    /// Takes the oldest queued execution, marking it running until `lease_until_ms`.
+    /// Writes a new queued execution, applying `policy` and the execution's FIFO,
+    /// dedupe and request-id settings in the same transaction.
+    async fn enqueue_execution(
+        &self,
+        execution: &Execution,
+        payload: &Payload,
+        policy: &EnqueuePolicy,
+    ) -> Result<EnqueueOutcome, StoreError>;
+    /// Takes a ready queued execution (its `run_after_ms` passed), marking it running
+    /// until `lease_until_ms`. Tenants take turns, so one tenant's backlog cannot
+    /// starve the others; within a tenant, the oldest goes first.
     async fn claim_next(
         &self,
         now_ms: i64,
@@ -119,17 +206,11 @@ pub trait ExecutionStore: Send + Sync {
         now_ms: i64,
         lease_until_ms: i64,
     ) -> Result<(), StoreError>;
-    /// Records how an execution ended.
-    async fn finish_execution(
-        &self,
-        id: &str,
-        status: ExecutionStatus,
-        finished_ms: i64,
-        failed_step: Option<&str>,
-        error: Option<&str>,
-        record: &str,
-    ) -> Result<(), StoreError>;
-    /// Appends log lines (numbered by the caller, increasing).
+    /// Records how a run ended: the execution ends, or is queued again for a retry.
+    /// When a FIFO execution ends, the next one of its queue becomes its head.
+    async fn finish_execution(&self, id: &str, finish: &Finish) -> Result<(), StoreError>;
+    /// Appends log lines, after those a previous run of the execution wrote (the
+    /// caller numbers its lines from 1).
     async fn append_logs(&self, id: &str, lines: &[LogLine]) -> Result<(), StoreError>;
     async fn get_execution(&self, tenant: &str, id: &str) -> Result<Option<Execution>, StoreError>;
     /// The record of a finished execution (JSON).

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod executions;
 pub mod instances;
 pub mod integrations;
+pub mod schedules;
 pub mod sqlite;
 pub mod state;
 pub mod tenants;
@@ -19,6 +20,7 @@ pub use customers::CustomerStore;
 pub use executions::ExecutionStore;
 pub use instances::InstanceStore;
 pub use integrations::IntegrationStore;
+pub use schedules::ScheduleStore;
 pub use state::SharedStateStore;
 pub use tenants::TenantStore;
 
@@ -45,6 +47,7 @@ pub trait Store:
     + InstanceStore
     + ExecutionStore
     + SharedStateStore
+    + ScheduleStore
     + Send
     + Sync
     + 'static
@@ -59,6 +62,7 @@ impl<T> Store for T where
         + InstanceStore
         + ExecutionStore
         + SharedStateStore
+        + ScheduleStore
         + Send
         + Sync
         + 'static

@@ -249,3 +249,217 @@ pub async fn deliver(url: &str, headers: &[(String, String)], body: Vec<u8>) -> 
     }
     Reply::of(request.send().await.expect("webhook POST")).await
 }
+
+/// Sends a JSON webhook delivery on a shared (pooled) HTTP client. A transport error
+/// comes back as `Err` instead of a panic: when a test kills the server, requests in
+/// flight fail and the caller decides what that means.
+pub async fn try_deliver(
+    http: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> Result<Reply, reqwest::Error> {
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    Ok(Reply::of(response).await)
+}
+
+/// The execution id a webhook answer names: the `sluice-execution-id` header, which
+/// is there even when the body could not be read.
+pub fn execution_id_of(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get("sluice-execution-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| reply.body["executionId"].as_str().map(str::to_string))
+}
+
+impl Client {
+    /// Every execution of this tenant that matches `filter` (query parameters such as
+    /// `instanceId=...`), following the cursor through all pages.
+    pub async fn all_executions(&self, filter: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/executions?limit=500&{filter}");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let page = self.get(&path).await.expect(200).body;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return items,
+            }
+        }
+    }
+
+    /// Waits until none of this tenant's executions is queued, waiting (behind a FIFO
+    /// head) or running; panics after `timeout`. Call it once nothing new is accepted:
+    /// the statuses are read in the order an execution moves through them, so one
+    /// moving on between two reads is not missed.
+    pub async fn wait_until_idle(&self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut busy = false;
+            for status in ["waiting", "queued", "running"] {
+                let page = self
+                    .get(&format!("/v1/executions?status={status}&limit=1"))
+                    .await
+                    .expect(200)
+                    .body;
+                busy |= page["items"]
+                    .as_array()
+                    .is_some_and(|items| !items.is_empty());
+            }
+            if !busy {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "executions still queued or running after {timeout:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A loopback HTTP service standing in for the API a flow calls. It keeps every body
+/// POSTed to it (JSON, else the text) in arrival order and answers each after `delay`,
+/// so executions stay in flight long enough to be caught by a crash or a flood.
+pub struct Sink {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    pub async fn start(delay: std::time::Duration) -> Sink {
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&received);
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let kept = std::sync::Arc::clone(&kept);
+                async move {
+                    // Kept on arrival, before the delay: the side effect happened
+                    // whether or not the caller lives to read the answer.
+                    let value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(&body).into_owned())
+                    });
+                    kept.lock().expect("sink lock").push(value);
+                    tokio::time::sleep(delay).await;
+                    axum::Json(serde_json::json!({"ok": true}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port for the sink");
+        let addr = listener.local_addr().expect("the sink's address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Sink {
+            url: format!("http://{addr}"),
+            received,
+            task,
+        }
+    }
+
+    /// Every body received so far.
+    pub fn received(&self) -> Vec<Value> {
+        self.received.lock().expect("sink lock").clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Publishes integration `sink-relay` (its flow `relay`: `hello.whoami`, then
+/// `http.request` POSTing `{n, executionId}` to the sink, `n` from the webhook's JSON
+/// body), uploading `hello` and `http` first, and deploys an instance of it whose
+/// allow-list names only the sink. Returns the instance.
+pub async fn deploy_sink_relay(client: &Client, sink_url: &str) -> Value {
+    client.upload_example("hello").await;
+    client.upload_example("http").await;
+    let definition = r#"
+definitionVersion: 1
+name: Sink relay
+components:
+  hello: {version: 1}
+  http: {version: 1}
+configVars:
+  - key: Sink Url
+flows:
+  - key: relay
+    steps:
+      - key: whoami
+        action: hello.whoami
+        inputs: {}
+      - key: post
+        action: http.request
+        inputs:
+          method: POST
+          url: {type: configVar, value: Sink Url}
+          json:
+            type: complex
+            value:
+              n: {type: reference, value: trigger.results.body.n}
+              executionId: {type: reference, value: whoami.results.context.executionId}
+          timeoutMs: 30000
+          failOnError: true
+"#;
+    let reply = client
+        .post_bytes(
+            "/v1/integrations/sink-relay/versions",
+            "application/yaml",
+            definition.as_bytes().to_vec(),
+        )
+        .await;
+    assert!(reply.status == 201 || reply.status == 200, "{}", reply.text);
+    let customer = client
+        .post(
+            "/v1/customers",
+            &serde_json::json!({"name": "Sink customer"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let instance = client
+        .post(
+            "/v1/instances",
+            &serde_json::json!({
+                "customerId": customer["id"],
+                "integration": "sink-relay",
+                "config": {"Sink Url": format!("{sink_url}/")},
+                "allowedHosts": [sink_url],
+            }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(instance["status"], "deployed", "{instance}");
+    instance
+}
+
+/// The path (from `/webhooks/`) of `flow`'s webhook URL in an instance, to be joined
+/// to whatever address the server listens on now (a restart picks a new port).
+pub fn webhook_path(instance: &Value, flow: &str) -> String {
+    let url = instance["flows"]
+        .as_array()
+        .and_then(|flows| flows.iter().find(|candidate| candidate["key"] == flow))
+        .and_then(|found| found["webhookUrl"].as_str())
+        .unwrap_or_else(|| panic!("no webhook for flow {flow} in {instance}"));
+    let start = url
+        .find("/webhooks/")
+        .unwrap_or_else(|| panic!("not a webhook URL: {url}"));
+    url[start..].to_string()
+}

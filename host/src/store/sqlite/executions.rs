@@ -1,18 +1,97 @@
-//! [`ExecutionStore`] on SQLite. Claiming is one `UPDATE ... RETURNING` on the oldest
-//! queued row, so two workers never take the same execution.
+//! [`ExecutionStore`] on SQLite: the durable queue. Claiming is one
+//! `UPDATE ... RETURNING` per row, so two workers never take the same execution;
+//! tenants take turns; FIFO, dedupe, singleton and retry cancellation are applied in
+//! the transaction that writes the row.
+
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
+use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteStore, sql};
 use crate::store::StoreError;
 use crate::store::executions::{
-    Execution, ExecutionFilter, ExecutionStatus, ExecutionStore, LogLine, Payload,
+    EnqueueOutcome, EnqueuePolicy, Execution, ExecutionFilter, ExecutionStatus, ExecutionStore,
+    Finish, LogLine, Payload,
 };
 
 const COLUMNS: &str =
     "id, tenant_id, instance_id, flow_key, status, synchronous, attempt, created_ms, started_ms,
-     finished_ms, failed_step, error, parent_id, replay_of";
+     finished_ms, failed_step, error, parent_id, replay_of, trigger, run_after_ms, fifo,
+     dedupe_id, request_id";
+
+/// The tenant whose execution was claimed last: the next claim starts after it.
+/// Kept in memory: after a restart the turn starts from the first tenant again.
+static LAST_TENANT: Mutex<Option<String>> = Mutex::new(None);
+
+fn insert_row(
+    transaction: &Transaction<'_>,
+    execution: &Execution,
+    status: ExecutionStatus,
+    payload: &Payload,
+) -> Result<(), StoreError> {
+    let (query, headers) = (pairs_json(&payload.query)?, pairs_json(&payload.headers)?);
+    transaction
+        .execute(
+            &format!(
+                "INSERT INTO executions ({COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+            ),
+            params![
+                execution.id,
+                execution.tenant_id,
+                execution.instance_id,
+                execution.flow_key,
+                status.as_str(),
+                execution.synchronous,
+                execution.attempt,
+                execution.created_ms,
+                execution.started_ms,
+                execution.finished_ms,
+                execution.failed_step,
+                execution.error,
+                execution.parent_id,
+                execution.replay_of,
+                execution.trigger,
+                execution.run_after_ms,
+                execution.fifo,
+                execution.dedupe_id,
+                execution.request_id,
+            ],
+        )
+        .map_err(sql)?;
+    transaction
+        .execute(
+            "INSERT INTO execution_payloads (execution_id, method, path, query, headers, body, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![execution.id, payload.method, payload.path, query, headers, payload.body, payload.received_ms],
+        )
+        .map_err(sql)?;
+    Ok(())
+}
+
+/// Makes the oldest waiting execution of a FIFO queue its head, unless the queue
+/// still has a head (queued, perhaps for a retry, or running).
+fn promote_fifo(
+    transaction: &Transaction<'_>,
+    instance_id: &str,
+    flow_key: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    transaction
+        .execute(
+            "UPDATE executions SET status = 'queued', run_after_ms = MAX(run_after_ms, ?3)
+             WHERE rowid = (SELECT rowid FROM executions
+                            WHERE instance_id = ?1 AND flow_key = ?2 AND status = 'waiting'
+                            ORDER BY rowid LIMIT 1)
+               AND NOT EXISTS (SELECT 1 FROM executions
+                               WHERE instance_id = ?1 AND flow_key = ?2 AND fifo = 1
+                                 AND status IN ('queued', 'running'))",
+            params![instance_id, flow_key, now_ms],
+        )
+        .map_err(sql)?;
+    Ok(())
+}
 
 fn execution(row: &Row<'_>) -> rusqlite::Result<Execution> {
     let status: String = row.get(4)?;
@@ -37,6 +116,11 @@ fn execution(row: &Row<'_>) -> rusqlite::Result<Execution> {
         error: row.get(11)?,
         parent_id: row.get(12)?,
         replay_of: row.get(13)?,
+        trigger: row.get(14)?,
+        run_after_ms: row.get(15)?,
+        fifo: row.get(16)?,
+        dedupe_id: row.get(17)?,
+        request_id: row.get(18)?,
     })
 }
 
@@ -51,40 +135,109 @@ impl ExecutionStore for SqliteStore {
         execution: &Execution,
         payload: &Payload,
     ) -> Result<(), StoreError> {
-        let execution = execution.clone();
-        let payload = payload.clone();
-        let (query, headers) = (pairs_json(&payload.query)?, pairs_json(&payload.headers)?);
+        let (execution, payload) = (execution.clone(), payload.clone());
         self.interact(move |connection| {
             let transaction = connection.transaction().map_err(sql)?;
-            transaction
-                .execute(
-                    &format!("INSERT INTO executions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
-                    params![
-                        execution.id,
-                        execution.tenant_id,
-                        execution.instance_id,
-                        execution.flow_key,
-                        execution.status.as_str(),
-                        execution.synchronous,
-                        execution.attempt,
-                        execution.created_ms,
-                        execution.started_ms,
-                        execution.finished_ms,
-                        execution.failed_step,
-                        execution.error,
-                        execution.parent_id,
-                        execution.replay_of,
-                    ],
-                )
-                .map_err(sql)?;
-            transaction
-                .execute(
-                    "INSERT INTO execution_payloads (execution_id, method, path, query, headers, body, received_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![execution.id, payload.method, payload.path, query, headers, payload.body, payload.received_ms],
-                )
-                .map_err(sql)?;
+            insert_row(&transaction, &execution, execution.status, &payload)?;
             transaction.commit().map_err(sql)
+        })
+        .await
+    }
+
+    async fn enqueue_execution(
+        &self,
+        execution: &Execution,
+        payload: &Payload,
+        policy: &EnqueuePolicy,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        let (execution, payload, policy) = (execution.clone(), payload.clone(), policy.clone());
+        self.interact(move |connection| {
+            // IMMEDIATE: the checks below and the insert see and leave one state, even
+            // with another connection enqueueing for the same flow.
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql)?;
+            if let (Some(dedupe_id), Some(since)) = (&execution.dedupe_id, policy.dedupe_since_ms) {
+                let existing: Option<String> = transaction
+                    .query_row(
+                        "SELECT id FROM executions
+                         WHERE instance_id = ?1 AND flow_key = ?2 AND dedupe_id = ?3 AND created_ms >= ?4
+                         ORDER BY created_ms LIMIT 1",
+                        params![execution.instance_id, execution.flow_key, dedupe_id, since],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(sql)?;
+                if let Some(existing_id) = existing {
+                    return Ok(EnqueueOutcome::Duplicate { existing_id });
+                }
+            }
+            let mut cancelled = 0;
+            if let Some(request_id) = &execution.request_id {
+                // Pending retries of older requests with this id: the newer request
+                // supersedes them. Runs in progress finish; their retries are not made.
+                let mut statement = transaction
+                    .prepare(
+                        "UPDATE executions SET status = 'cancelled', finished_ms = ?4,
+                           error = 'cancelled: a newer request with the same request id arrived (' || ?5 || ')'
+                         WHERE instance_id = ?1 AND flow_key = ?2 AND request_id = ?3
+                           AND status = 'queued' AND attempt > 1
+                         RETURNING fifo",
+                    )
+                    .map_err(sql)?;
+                let fifo: Vec<bool> = statement
+                    .query_map(
+                        params![
+                            execution.instance_id,
+                            execution.flow_key,
+                            request_id,
+                            execution.created_ms,
+                            execution.id
+                        ],
+                        |row| row.get(0),
+                    )
+                    .map_err(sql)?
+                    .collect::<Result<_, _>>()
+                    .map_err(sql)?;
+                drop(statement);
+                cancelled = fifo.len() as u64;
+                if fifo.contains(&true) {
+                    promote_fifo(
+                        &transaction,
+                        &execution.instance_id,
+                        &execution.flow_key,
+                        execution.created_ms,
+                    )?;
+                }
+            }
+            let unfinished = |fifo_only: bool| -> Result<bool, StoreError> {
+                transaction
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM executions
+                                        WHERE instance_id = ?1 AND flow_key = ?2
+                                          AND status IN ('queued', 'waiting', 'running')
+                                          AND (?3 = 0 OR fifo = 1))",
+                        params![execution.instance_id, execution.flow_key, fifo_only],
+                        |row| row.get(0),
+                    )
+                    .map_err(sql)
+            };
+            let mut row = execution.clone();
+            let status = if policy.singleton && unfinished(false)? {
+                row.finished_ms = Some(execution.created_ms);
+                row.error = Some(
+                    "skipped: the previous execution of this singleton flow was still running"
+                        .into(),
+                );
+                ExecutionStatus::Skipped
+            } else if execution.fifo && unfinished(true)? {
+                ExecutionStatus::Waiting
+            } else {
+                execution.status
+            };
+            insert_row(&transaction, &row, status, &payload)?;
+            transaction.commit().map_err(sql)?;
+            Ok(EnqueueOutcome::Inserted { status, cancelled })
         })
         .await
     }
@@ -94,21 +247,56 @@ impl ExecutionStore for SqliteStore {
         now_ms: i64,
         lease_until_ms: i64,
     ) -> Result<Option<Execution>, StoreError> {
-        self.interact(move |connection| {
-            connection
-                .query_row(
-                    &format!(
-                        "UPDATE executions SET status = 'running', started_ms = ?1, lease_until_ms = ?2
-                         WHERE id = (SELECT id FROM executions WHERE status = 'queued' ORDER BY created_ms, id LIMIT 1)
-                         RETURNING {COLUMNS}"
-                    ),
-                    params![now_ms, lease_until_ms],
-                    execution,
-                )
-                .optional()
-                .map_err(sql)
-        })
-        .await
+        let after = LAST_TENANT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default();
+        let claimed = self
+            .interact(move |connection| {
+                // The next tenant (in id order, wrapping around) with a ready execution.
+                let next_tenant = |after: &str| {
+                    connection
+                        .query_row(
+                            "SELECT tenant_id FROM executions
+                             WHERE status = 'queued' AND tenant_id > ?1 AND run_after_ms <= ?2
+                             ORDER BY tenant_id LIMIT 1",
+                            params![after, now_ms],
+                            |row| row.get::<_, String>(0),
+                        )
+                        .optional()
+                        .map_err(sql)
+                };
+                let tenant = match next_tenant(&after)? {
+                    Some(tenant) => tenant,
+                    None if !after.is_empty() => match next_tenant("")? {
+                        Some(tenant) => tenant,
+                        None => return Ok(None),
+                    },
+                    None => return Ok(None),
+                };
+                connection
+                    .query_row(
+                        &format!(
+                            "UPDATE executions SET status = 'running', started_ms = ?1, lease_until_ms = ?2
+                             WHERE rowid = (SELECT rowid FROM executions
+                                            WHERE status = 'queued' AND tenant_id = ?3 AND run_after_ms <= ?1
+                                            ORDER BY run_after_ms, rowid LIMIT 1)
+                               AND status = 'queued'
+                             RETURNING {COLUMNS}"
+                        ),
+                        params![now_ms, lease_until_ms, tenant],
+                        execution,
+                    )
+                    .optional()
+                    .map_err(sql)
+            })
+            .await?;
+        if let Some(claimed) = &claimed {
+            *LAST_TENANT.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(claimed.tenant_id.clone());
+        }
+        Ok(claimed)
     }
 
     async fn start_execution(
@@ -130,30 +318,46 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 
-    async fn finish_execution(
-        &self,
-        id: &str,
-        status: ExecutionStatus,
-        finished_ms: i64,
-        failed_step: Option<&str>,
-        error: Option<&str>,
-        record: &str,
-    ) -> Result<(), StoreError> {
-        let (id, failed_step, error, record) = (
-            id.to_string(),
-            failed_step.map(str::to_string),
-            error.map(str::to_string),
-            record.to_string(),
-        );
+    async fn finish_execution(&self, id: &str, finish: &Finish) -> Result<(), StoreError> {
+        let (id, finish) = (id.to_string(), finish.clone());
         self.interact(move |connection| {
-            connection
-                .execute(
-                    "UPDATE executions SET status = ?2, finished_ms = ?3, failed_step = ?4, error = ?5, record = ?6,
-                     lease_until_ms = NULL WHERE id = ?1",
-                    params![id, status.as_str(), finished_ms, failed_step, error, record],
-                )
-                .map_err(sql)?;
-            Ok(())
+            let transaction = connection.transaction().map_err(sql)?;
+            let ended: Option<(String, String, bool)> = match finish.retry_at_ms {
+                Some(retry_at) => {
+                    transaction
+                        .execute(
+                            "UPDATE executions SET status = 'queued', attempt = attempt + 1, run_after_ms = ?2,
+                               failed_step = ?3, error = ?4, record = ?5, started_ms = NULL,
+                               lease_until_ms = NULL
+                             WHERE id = ?1",
+                            params![id, retry_at, finish.failed_step, finish.error, finish.record],
+                        )
+                        .map_err(sql)?;
+                    None
+                }
+                None => transaction
+                    .query_row(
+                        "UPDATE executions SET status = ?2, finished_ms = ?3, failed_step = ?4, error = ?5,
+                           record = ?6, lease_until_ms = NULL
+                         WHERE id = ?1
+                         RETURNING instance_id, flow_key, fifo",
+                        params![
+                            id,
+                            finish.status.as_str(),
+                            finish.finished_ms,
+                            finish.failed_step,
+                            finish.error,
+                            finish.record
+                        ],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(sql)?,
+            };
+            if let Some((instance_id, flow_key, true)) = ended {
+                promote_fifo(&transaction, &instance_id, &flow_key, finish.finished_ms)?;
+            }
+            transaction.commit().map_err(sql)
         })
         .await
     }
@@ -164,7 +368,20 @@ impl ExecutionStore for SqliteStore {
         }
         let (id, lines) = (id.to_string(), lines.to_vec());
         self.interact(move |connection| {
-            let transaction = connection.transaction().map_err(sql)?;
+            // IMMEDIATE: it reads before it writes, and a deferred transaction that
+            // another writer overtook between the two fails at once with SQLITE_BUSY
+            // instead of waiting (busy_timeout does not apply to that upgrade).
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql)?;
+            // A retry or a re-run after a crash appends after the earlier runs' lines.
+            let base: i64 = transaction
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM execution_logs WHERE execution_id = ?1",
+                    [&id],
+                    |row| row.get(0),
+                )
+                .map_err(sql)?;
             {
                 let mut statement = transaction
                     .prepare_cached(
@@ -174,7 +391,7 @@ impl ExecutionStore for SqliteStore {
                     .map_err(sql)?;
                 for line in &lines {
                     statement
-                        .execute(params![id, line.seq, line.ts_ms, line.level, line.step, line.message, line.fields])
+                        .execute(params![id, base + line.seq, line.ts_ms, line.level, line.step, line.message, line.fields])
                         .map_err(sql)?;
                 }
             }
@@ -236,6 +453,10 @@ impl ExecutionStore for SqliteStore {
                        AND (?5 IS NULL OR created_ms >= ?5)
                        AND (?6 IS NULL OR created_ms < ?6)
                        AND (?7 IS NULL OR created_ms < ?7 OR (created_ms = ?7 AND id < ?8))
+                       AND (?10 = 0 OR (replay_of IS NULL AND NOT EXISTS (
+                             SELECT 1 FROM executions r
+                             WHERE r.replay_of = executions.id AND r.status = 'succeeded')))
+                       AND (?11 IS NULL OR trigger = ?11)
                      ORDER BY created_ms DESC, id DESC
                      LIMIT ?9"
                 ))
@@ -252,6 +473,8 @@ impl ExecutionStore for SqliteStore {
                         before_ms,
                         before_id,
                         i64::try_from(filter.limit).unwrap_or(i64::MAX),
+                        filter.unreplayed,
+                        filter.trigger,
                     ],
                     execution,
                 )
@@ -355,7 +578,8 @@ impl ExecutionStore for SqliteStore {
         self.interact(move |connection| {
             let requeued = connection
                 .execute(
-                    "UPDATE executions SET status = 'queued', attempt = attempt + 1, started_ms = NULL, lease_until_ms = NULL
+                    "UPDATE executions SET status = 'queued', attempt = attempt + 1, started_ms = NULL,
+                       lease_until_ms = NULL, run_after_ms = MIN(run_after_ms, ?1)
                      WHERE status = 'running' AND lease_until_ms IS NOT NULL AND lease_until_ms < ?1",
                     [now_ms],
                 )
@@ -369,7 +593,8 @@ impl ExecutionStore for SqliteStore {
         self.interact(move |connection| {
             let deleted = connection
                 .execute(
-                    "DELETE FROM executions WHERE created_ms < ?1 AND status IN ('succeeded', 'failed')",
+                    "DELETE FROM executions
+                     WHERE created_ms < ?1 AND status IN ('succeeded', 'failed', 'skipped', 'cancelled')",
                     [cutoff_ms],
                 )
                 .map_err(sql)?;
@@ -445,6 +670,11 @@ mod tests {
             error: None,
             parent_id: None,
             replay_of: None,
+            trigger: "webhook".into(),
+            run_after_ms: created_ms,
+            fifo: false,
+            dedupe_id: None,
+            request_id: None,
         }
     }
 
@@ -556,5 +786,223 @@ mod tests {
         assert_eq!(store.requeue_expired(101).await.unwrap(), 2);
         let again = store.claim_next(200, 300).await.unwrap().unwrap();
         assert_eq!((again.id.as_str(), again.attempt), ("a", 2));
+    }
+
+    fn finish(status: ExecutionStatus, at: i64, retry_at_ms: Option<i64>) -> Finish {
+        Finish {
+            status,
+            finished_ms: at,
+            failed_step: None,
+            error: None,
+            record: "{}".into(),
+            retry_at_ms,
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        (dir, store)
+    }
+
+    async fn status(store: &SqliteStore, id: &str) -> ExecutionStatus {
+        store.get_execution("t", id).await.unwrap().unwrap().status
+    }
+
+    #[tokio::test]
+    async fn tenants_take_turns() {
+        let (_dir, store) = store().await;
+        for n in 0..6 {
+            let mut flood = row(&format!("a{n}"), ExecutionStatus::Queued, n);
+            flood.tenant_id = "tenant-a".into();
+            store.insert_execution(&flood, &payload()).await.unwrap();
+        }
+        let mut other = row("b0", ExecutionStatus::Queued, 100);
+        other.tenant_id = "tenant-b".into();
+        store.insert_execution(&other, &payload()).await.unwrap();
+        let mut order = Vec::new();
+        while let Some(claimed) = store.claim_next(1_000, 2_000).await.unwrap() {
+            order.push(claimed.id);
+        }
+        assert_eq!(order.len(), 7);
+        let b = order.iter().position(|id| id == "b0").unwrap();
+        assert!(b <= 1, "tenant b waited behind a's backlog: {order:?}");
+        let a: Vec<_> = order.iter().filter(|id| id.starts_with('a')).collect();
+        assert_eq!(
+            a,
+            ["a0", "a1", "a2", "a3", "a4", "a5"],
+            "oldest first within a tenant"
+        );
+    }
+
+    #[tokio::test]
+    async fn retries_wait_for_their_time_and_count_attempts() {
+        let (_dir, store) = store().await;
+        store
+            .insert_execution(&row("r", ExecutionStatus::Queued, 1), &payload())
+            .await
+            .unwrap();
+        assert_eq!(store.claim_next(10, 1_000).await.unwrap().unwrap().id, "r");
+        store
+            .finish_execution("r", &finish(ExecutionStatus::Failed, 20, Some(500)))
+            .await
+            .unwrap();
+        assert!(
+            store.claim_next(499, 1_000).await.unwrap().is_none(),
+            "not before its time"
+        );
+        let again = store.claim_next(500, 1_000).await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.attempt), ("r", 2));
+        store
+            .finish_execution("r", &finish(ExecutionStatus::Succeeded, 600, None))
+            .await
+            .unwrap();
+        assert_eq!(status(&store, "r").await, ExecutionStatus::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn fifo_runs_one_at_a_time_in_arrival_order_and_a_retrying_head_blocks() {
+        let (_dir, store) = store().await;
+        let policy = EnqueuePolicy::default();
+        for (n, id) in ["f1", "f2", "f3"].iter().enumerate() {
+            let mut execution = row(id, ExecutionStatus::Queued, n as i64);
+            execution.fifo = true;
+            let outcome = store
+                .enqueue_execution(&execution, &payload(), &policy)
+                .await
+                .unwrap();
+            let expected = if n == 0 {
+                ExecutionStatus::Queued
+            } else {
+                ExecutionStatus::Waiting
+            };
+            assert_eq!(
+                outcome,
+                EnqueueOutcome::Inserted {
+                    status: expected,
+                    cancelled: 0
+                }
+            );
+        }
+        assert_eq!(store.claim_next(10, 1_000).await.unwrap().unwrap().id, "f1");
+        assert!(
+            store.claim_next(10, 1_000).await.unwrap().is_none(),
+            "f2 waits for f1"
+        );
+        // f1 fails and will retry at 100: it stays the head.
+        store
+            .finish_execution("f1", &finish(ExecutionStatus::Failed, 20, Some(100)))
+            .await
+            .unwrap();
+        assert!(store.claim_next(50, 1_000).await.unwrap().is_none());
+        assert_eq!(status(&store, "f2").await, ExecutionStatus::Waiting);
+        assert_eq!(
+            store.claim_next(100, 1_000).await.unwrap().unwrap().id,
+            "f1"
+        );
+        store
+            .finish_execution("f1", &finish(ExecutionStatus::Succeeded, 110, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim_next(120, 1_000).await.unwrap().unwrap().id,
+            "f2"
+        );
+        store
+            .finish_execution("f2", &finish(ExecutionStatus::Failed, 130, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim_next(140, 1_000).await.unwrap().unwrap().id,
+            "f3"
+        );
+    }
+
+    #[tokio::test]
+    async fn dedupe_ids_repeat_only_outside_the_window() {
+        let (_dir, store) = store().await;
+        let mut first = row("d1", ExecutionStatus::Queued, 1_000);
+        first.fifo = true;
+        first.dedupe_id = Some("delivery-1".into());
+        let policy = EnqueuePolicy {
+            dedupe_since_ms: Some(0),
+            singleton: false,
+        };
+        store
+            .enqueue_execution(&first, &payload(), &policy)
+            .await
+            .unwrap();
+        let mut repeat = first.clone();
+        repeat.id = "d2".into();
+        assert_eq!(
+            store
+                .enqueue_execution(&repeat, &payload(), &policy)
+                .await
+                .unwrap(),
+            EnqueueOutcome::Duplicate {
+                existing_id: "d1".into()
+            }
+        );
+        // Outside the window (the earlier one is older than `since`) it runs again.
+        let later = EnqueuePolicy {
+            dedupe_since_ms: Some(1_001),
+            singleton: false,
+        };
+        assert!(matches!(
+            store
+                .enqueue_execution(&repeat, &payload(), &later)
+                .await
+                .unwrap(),
+            EnqueueOutcome::Inserted { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_newer_request_id_cancels_pending_retries_and_singletons_skip() {
+        let (_dir, store) = store().await;
+        let mut old = row("old", ExecutionStatus::Queued, 1);
+        old.request_id = Some("req-1".into());
+        store.insert_execution(&old, &payload()).await.unwrap();
+        store.claim_next(10, 1_000).await.unwrap().unwrap();
+        store
+            .finish_execution("old", &finish(ExecutionStatus::Failed, 20, Some(10_000)))
+            .await
+            .unwrap();
+        let mut newer = row("new", ExecutionStatus::Queued, 30);
+        newer.request_id = Some("req-1".into());
+        let outcome = store
+            .enqueue_execution(&newer, &payload(), &EnqueuePolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            EnqueueOutcome::Inserted {
+                status: ExecutionStatus::Queued,
+                cancelled: 1
+            }
+        );
+        assert_eq!(status(&store, "old").await, ExecutionStatus::Cancelled);
+
+        let singleton = EnqueuePolicy {
+            dedupe_since_ms: None,
+            singleton: true,
+        };
+        let outcome = store
+            .enqueue_execution(
+                &row("s", ExecutionStatus::Queued, 40),
+                &payload(),
+                &singleton,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            EnqueueOutcome::Inserted {
+                status: ExecutionStatus::Skipped,
+                cancelled: 0
+            }
+        );
+        let skipped = store.get_execution("t", "s").await.unwrap().unwrap();
+        assert!(skipped.finished_ms.is_some() && skipped.error.is_some());
     }
 }

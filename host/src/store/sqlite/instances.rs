@@ -193,7 +193,10 @@ impl InstanceStore for SqliteStore {
         let (tenant, instance) = (tenant.to_string(), instance.to_string());
         let webhooks = webhooks.to_vec();
         self.interact(move |connection| {
-            let transaction = connection.transaction().map_err(sql)?;
+            // IMMEDIATE: it reads before it writes (see `append_logs`).
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql)?;
             let mut existing = BTreeMap::new();
             {
                 let mut statement = transaction
@@ -271,11 +274,12 @@ impl InstanceStore for SqliteStore {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.interact(move |connection| {
             let transaction = connection.transaction().map_err(sql)?;
-            // Work not yet started is discarded with the instance; finished executions
-            // stay for the record until retention removes them.
+            // Work not yet started (queued, retries waiting for their time, FIFO queues)
+            // is discarded with the instance; finished executions stay for the record
+            // until retention removes them.
             transaction
                 .execute(
-                    "DELETE FROM executions WHERE tenant_id = ?1 AND instance_id = ?2 AND status = 'queued'",
+                    "DELETE FROM executions WHERE tenant_id = ?1 AND instance_id = ?2 AND status IN ('queued', 'waiting')",
                     params![tenant, id],
                 )
                 .map_err(sql)?;

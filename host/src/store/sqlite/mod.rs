@@ -7,6 +7,7 @@ mod customers;
 mod executions;
 mod instances;
 mod integrations;
+mod schedules;
 mod state;
 mod tenants;
 
@@ -42,6 +43,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("007_state", include_str!("migrations/007_state.sql")),
     ("008_results", include_str!("migrations/008_results.sql")),
+    ("009_queue", include_str!("migrations/009_queue.sql")),
+    (
+        "010_schedules",
+        include_str!("migrations/010_schedules.sql"),
+    ),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run

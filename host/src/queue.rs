@@ -1,0 +1,337 @@
+//! Where an execution enters the durable queue: the flow's queue policies (FIFO,
+//! dedupe window, unique request id, singleton) are read from its definition and
+//! applied as the row is written; synchronous runs are written as running and run
+//! at once. The workers (`worker`) drain what is queued.
+
+use std::time::Duration;
+
+use sluice_runtime::flow::FlowPolicy;
+
+use crate::api::error::ApiError;
+use crate::app::AppState;
+use crate::execution;
+use crate::ingress::{Accepted, LEASE_MS};
+use crate::store::executions::{
+    EnqueueOutcome, EnqueuePolicy, Execution, ExecutionStatus, Payload,
+};
+use crate::store::{new_id, now_ms};
+
+/// The FIFO dedupe window, in (possibly compressed) minutes.
+const DEDUPE_WINDOW_MINUTES: u32 = 10;
+
+/// What started an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerKind {
+    /// A request to the flow's webhook URL.
+    Webhook,
+    /// The flow's schedule.
+    Schedule,
+    /// A replay of an earlier execution's request.
+    Replay,
+    /// Another flow (`invoke-flow`).
+    Flow,
+    /// An instance lifecycle event (deploy, remove).
+    Event,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Webhook => "webhook",
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::Replay => "replay",
+            TriggerKind::Flow => "flow",
+            TriggerKind::Event => "event",
+        }
+    }
+}
+
+/// An execution to create.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub tenant_id: String,
+    pub instance_id: String,
+    pub flow_key: String,
+    pub trigger: TriggerKind,
+    pub payload: Payload,
+    pub parent_id: Option<String>,
+    pub replay_of: Option<String>,
+    /// Record as `skipped` instead of queueing while an execution of this instance
+    /// and flow is unfinished.
+    pub singleton: bool,
+}
+
+/// What enqueueing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued (or waiting behind its FIFO queue's head).
+    Queued { execution_id: String },
+    /// A repeat of an execution whose dedupe id was seen within the window: not run.
+    Deduplicated { execution_id: String },
+    /// Recorded as skipped (singleton flow still running).
+    Skipped { execution_id: String },
+}
+
+impl Enqueued {
+    pub fn execution_id(&self) -> &str {
+        match self {
+            Enqueued::Queued { execution_id }
+            | Enqueued::Deduplicated { execution_id }
+            | Enqueued::Skipped { execution_id } => execution_id,
+        }
+    }
+}
+
+/// Queues an asynchronous execution, applying its flow's queue policies. Looks the
+/// flow's policy up from the instance's integration version.
+pub async fn enqueue(state: &AppState, new: NewExecution) -> Result<Enqueued, ApiError> {
+    let policy = flow_policy(state, &new.tenant_id, &new.instance_id, &new.flow_key).await?;
+    enqueue_with(state, new, &policy).await
+}
+
+/// The queue policy of an instance's flow, from the integration version it runs.
+pub async fn flow_policy(
+    state: &AppState,
+    tenant: &str,
+    instance: &str,
+    flow: &str,
+) -> Result<FlowPolicy, ApiError> {
+    let instance = state
+        .store
+        .get_instance(tenant, instance)
+        .await?
+        .ok_or_else(|| ApiError::not_found("instance"))?;
+    let compiled = crate::integrations::plan(
+        state,
+        &instance.tenant_id,
+        &instance.integration_key,
+        instance.integration_version,
+    )
+    .await?;
+    Ok(compiled.plan.flow_policy(flow).cloned().unwrap_or_default())
+}
+
+/// [`enqueue`] with the flow's policy already at hand.
+pub async fn enqueue_with(
+    state: &AppState,
+    new: NewExecution,
+    policy: &FlowPolicy,
+) -> Result<Enqueued, ApiError> {
+    let now = now_ms();
+    let request_id = policy
+        .retry
+        .as_ref()
+        .and_then(|retry| retry.unique_request_id.as_deref())
+        .and_then(|at| request_value(&new.payload, at));
+    // A replay is asked for on purpose: the dedupe window must not swallow it.
+    let dedupe_id = if policy.fifo && new.trigger != TriggerKind::Replay {
+        policy
+            .dedupe_id
+            .as_deref()
+            .and_then(|at| request_value(&new.payload, at))
+    } else {
+        None
+    };
+    let window = state.config.minute * DEDUPE_WINDOW_MINUTES;
+    let store_policy = EnqueuePolicy {
+        dedupe_since_ms: dedupe_id
+            .as_ref()
+            .map(|_| now - i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
+        singleton: new.singleton && policy.singleton,
+    };
+    let execution = Execution {
+        id: new_id(),
+        tenant_id: new.tenant_id,
+        instance_id: new.instance_id,
+        flow_key: new.flow_key,
+        status: ExecutionStatus::Queued,
+        synchronous: false,
+        attempt: 1,
+        created_ms: now,
+        started_ms: None,
+        finished_ms: None,
+        failed_step: None,
+        error: None,
+        parent_id: new.parent_id,
+        replay_of: new.replay_of,
+        trigger: new.trigger.as_str().to_string(),
+        run_after_ms: now,
+        fifo: policy.fifo,
+        dedupe_id,
+        request_id,
+    };
+    // Durable before anything is answered: a crash after this line loses nothing.
+    let outcome = state
+        .store
+        .enqueue_execution(&execution, &new.payload, &store_policy)
+        .await?;
+    match outcome {
+        EnqueueOutcome::Duplicate { existing_id } => {
+            tracing::info!(execution = %existing_id, "repeated dedupe id: not queued again");
+            Ok(Enqueued::Deduplicated {
+                execution_id: existing_id,
+            })
+        }
+        EnqueueOutcome::Inserted { status, cancelled } => {
+            if cancelled > 0 {
+                tracing::info!(execution = %execution.id, cancelled, "a newer request cancelled pending retries");
+            }
+            if status == ExecutionStatus::Skipped {
+                return Ok(Enqueued::Skipped {
+                    execution_id: execution.id,
+                });
+            }
+            if status == ExecutionStatus::Queued {
+                state.queue.notify();
+            }
+            Ok(Enqueued::Queued {
+                execution_id: execution.id,
+            })
+        }
+    }
+}
+
+/// Runs an execution at once (written as running first, so a crash cannot lose it)
+/// while the caller waits up to `deadline`; the execution goes on after it.
+pub async fn run_synchronously(
+    state: &AppState,
+    new: NewExecution,
+    deadline: Duration,
+) -> Result<Accepted, ApiError> {
+    let now = now_ms();
+    let execution = Execution {
+        id: new_id(),
+        tenant_id: new.tenant_id,
+        instance_id: new.instance_id,
+        flow_key: new.flow_key,
+        status: ExecutionStatus::Running,
+        synchronous: true,
+        attempt: 1,
+        created_ms: now,
+        started_ms: Some(now),
+        finished_ms: None,
+        failed_step: None,
+        error: None,
+        parent_id: new.parent_id,
+        replay_of: new.replay_of,
+        trigger: new.trigger.as_str().to_string(),
+        run_after_ms: now,
+        fifo: false,
+        dedupe_id: None,
+        request_id: None,
+    };
+    state
+        .store
+        .insert_execution(&execution, &new.payload)
+        .await?;
+    state
+        .store
+        .start_execution(&execution.id, now, now + LEASE_MS)
+        .await?;
+    let execution_id = execution.id.clone();
+    let tenant_id = execution.tenant_id.clone();
+    // Spawned, so that a caller who gives up (or the deadline) does not cancel it.
+    let task_state = state.clone();
+    let payload = new.payload;
+    let task = tokio::spawn(async move { execution::run(&task_state, &execution, payload).await });
+    match tokio::time::timeout(deadline, task).await {
+        Ok(Ok(record)) => Ok(Accepted::Completed {
+            execution_id,
+            tenant_id,
+            record: record.map(Box::new),
+        }),
+        Ok(Err(join)) => Err(ApiError::internal(join)),
+        Err(_) => Ok(Accepted::DeadlinePassed { execution_id }),
+    }
+}
+
+/// The text at `at` in a stored request: `body.a.b` (the body read as JSON; numbers
+/// index lists), `headers.<name>` (case-insensitive) or `query.<name>`. Strings as
+/// they are, other JSON values as JSON text; missing or null is `None`.
+pub fn request_value(payload: &Payload, at: &str) -> Option<String> {
+    let (root, rest) = at.split_once('.')?;
+    match root {
+        "headers" => payload
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(rest))
+            .map(|(_, value)| value.clone()),
+        "query" => payload
+            .query
+            .iter()
+            .find(|(name, _)| name == rest)
+            .map(|(_, value)| value.clone()),
+        "body" => {
+            let body: serde_json::Value = serde_json::from_slice(&payload.body).ok()?;
+            let mut value = &body;
+            for part in rest.split('.') {
+                value = match value {
+                    serde_json::Value::Object(map) => map.get(part)?,
+                    serde_json::Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+                    _ => return None,
+                };
+            }
+            match value {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(text) => Some(text.clone()),
+                other => Some(other.to_string()),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// When the next attempt of an execution that failed on `attempt` runs, if its
+/// flow retries: the delay in minutes, doubled per earlier retry when exponential,
+/// capped at 24 hours.
+pub fn retry_at(state: &AppState, policy: &FlowPolicy, attempt: i64, now: i64) -> Option<i64> {
+    let retry = policy.retry.as_ref()?;
+    if attempt > i64::from(retry.attempts) {
+        return None;
+    }
+    let cap = sluice_runtime::flow::MAX_FLOW_RETRY_DELAY_MINUTES;
+    let minutes = if retry.exponential {
+        let doublings = u32::try_from(attempt - 1).unwrap_or(u32::MAX).min(20);
+        retry.delay_minutes.saturating_mul(1 << doublings).min(cap)
+    } else {
+        retry.delay_minutes.min(cap)
+    };
+    let minute_ms = i64::try_from(state.config.minute.as_millis()).unwrap_or(60_000);
+    Some(now.saturating_add(minute_ms.saturating_mul(i64::try_from(minutes).unwrap_or(0))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(body: &str) -> Payload {
+        Payload {
+            method: "POST".into(),
+            path: String::new(),
+            query: vec![("id".into(), "q1".into())],
+            headers: vec![("x-delivery".into(), "d-7".into())],
+            body: body.as_bytes().to_vec(),
+            received_ms: 0,
+        }
+    }
+
+    #[test]
+    fn request_values_come_from_body_headers_and_query() {
+        let p = payload(r#"{"issue": {"number": 42, "tags": ["a", "b"]}, "id": "r-1", "n": null}"#);
+        assert_eq!(
+            request_value(&p, "body.issue.number").as_deref(),
+            Some("42")
+        );
+        assert_eq!(request_value(&p, "body.issue.tags.1").as_deref(), Some("b"));
+        assert_eq!(request_value(&p, "body.id").as_deref(), Some("r-1"));
+        assert_eq!(request_value(&p, "body.n"), None);
+        assert_eq!(request_value(&p, "body.missing"), None);
+        assert_eq!(
+            request_value(&p, "headers.X-Delivery").as_deref(),
+            Some("d-7")
+        );
+        assert_eq!(request_value(&p, "query.id").as_deref(), Some("q1"));
+        assert_eq!(request_value(&payload("not json"), "body.id"), None);
+        assert_eq!(request_value(&p, "cookies.id"), None);
+    }
+}
