@@ -267,29 +267,37 @@ impl ExecutionStore for SqliteStore {
                         .optional()
                         .map_err(sql)
                 };
-                let tenant = match next_tenant(&after)? {
-                    Some(tenant) => tenant,
-                    None if !after.is_empty() => match next_tenant("")? {
+                // Another connection may take that tenant's last ready row between the
+                // two statements: then look again (a few times; the caller polls anyway).
+                for _ in 0..3 {
+                    let tenant = match next_tenant(&after)? {
                         Some(tenant) => tenant,
+                        None if !after.is_empty() => match next_tenant("")? {
+                            Some(tenant) => tenant,
+                            None => return Ok(None),
+                        },
                         None => return Ok(None),
-                    },
-                    None => return Ok(None),
-                };
-                connection
-                    .query_row(
-                        &format!(
-                            "UPDATE executions SET status = 'running', started_ms = ?1, lease_until_ms = ?2
-                             WHERE rowid = (SELECT rowid FROM executions
-                                            WHERE status = 'queued' AND tenant_id = ?3 AND run_after_ms <= ?1
-                                            ORDER BY run_after_ms, rowid LIMIT 1)
-                               AND status = 'queued'
-                             RETURNING {COLUMNS}"
-                        ),
-                        params![now_ms, lease_until_ms, tenant],
-                        execution,
-                    )
-                    .optional()
-                    .map_err(sql)
+                    };
+                    let claimed = connection
+                        .query_row(
+                            &format!(
+                                "UPDATE executions SET status = 'running', started_ms = ?1, lease_until_ms = ?2
+                                 WHERE rowid = (SELECT rowid FROM executions
+                                                WHERE status = 'queued' AND tenant_id = ?3 AND run_after_ms <= ?1
+                                                ORDER BY run_after_ms, rowid LIMIT 1)
+                                   AND status = 'queued'
+                                 RETURNING {COLUMNS}"
+                            ),
+                            params![now_ms, lease_until_ms, tenant],
+                            execution,
+                        )
+                        .optional()
+                        .map_err(sql)?;
+                    if claimed.is_some() {
+                        return Ok(claimed);
+                    }
+                }
+                Ok(None)
             })
             .await?;
         if let Some(claimed) = &claimed {
