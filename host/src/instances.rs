@@ -22,7 +22,7 @@ use crate::capabilities::{HostStateStore, instance_namespace_prefixes};
 use crate::execution;
 use crate::integrations::{self, CompiledIntegration};
 use crate::secrets::random_bytes;
-use crate::store::executions::{Execution, ExecutionStatus, Payload};
+use crate::store::executions::{ExecutionStatus, Payload};
 use crate::store::instances::{FlowSettings, Instance, InstanceStatus};
 use crate::store::{new_id, now_ms};
 
@@ -353,27 +353,6 @@ async fn run_event_flows(
     let mut results = Vec::new();
     for flow in compiled.plan.event_flow_keys(event) {
         let now = now_ms();
-        let execution = Execution {
-            id: new_id(),
-            tenant_id: instance.tenant_id.clone(),
-            instance_id: instance.id.clone(),
-            flow_key: flow.to_string(),
-            status: ExecutionStatus::Running,
-            synchronous: true,
-            attempt: 1,
-            created_ms: now,
-            started_ms: Some(now),
-            finished_ms: None,
-            failed_step: None,
-            error: None,
-            parent_id: None,
-            replay_of: None,
-            trigger: crate::queue::TriggerKind::Event.as_str().to_string(),
-            run_after_ms: now,
-            fifo: false,
-            dedupe_id: None,
-            request_id: None,
-        };
         let payload = Payload {
             method: "POST".into(),
             path: String::new(),
@@ -385,6 +364,17 @@ async fn run_event_flows(
             body: b"{}".to_vec(),
             received_ms: now,
         };
+        let execution = crate::queue::NewExecution {
+            tenant_id: instance.tenant_id.clone(),
+            instance_id: instance.id.clone(),
+            flow_key: flow.to_string(),
+            trigger: crate::queue::TriggerKind::Event,
+            payload: payload.clone(),
+            parent_id: None,
+            replay_of: None,
+            singleton: false,
+        }
+        .row(ExecutionStatus::Running, now);
         state.store.insert_execution(&execution, &payload).await?;
         let record = execution::run(state, &execution, payload).await;
         let (status, message) = match record {

@@ -61,6 +61,35 @@ pub struct NewExecution {
     pub singleton: bool,
 }
 
+impl NewExecution {
+    /// The execution's row, first attempt, created `now`: `queued` for a worker, or
+    /// `running` (started now) for a caller that runs it at once, synchronously.
+    pub fn row(&self, status: ExecutionStatus, now: i64) -> Execution {
+        let running = status == ExecutionStatus::Running;
+        Execution {
+            id: new_id(),
+            tenant_id: self.tenant_id.clone(),
+            instance_id: self.instance_id.clone(),
+            flow_key: self.flow_key.clone(),
+            status,
+            synchronous: running,
+            attempt: 1,
+            created_ms: now,
+            started_ms: running.then_some(now),
+            finished_ms: None,
+            failed_step: None,
+            error: None,
+            parent_id: self.parent_id.clone(),
+            replay_of: self.replay_of.clone(),
+            trigger: self.trigger.as_str().to_string(),
+            run_after_ms: now,
+            fifo: false,
+            dedupe_id: None,
+            request_id: None,
+        }
+    }
+}
+
 /// What enqueueing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
@@ -140,25 +169,10 @@ pub async fn enqueue_with(
         singleton: new.singleton && policy.singleton,
     };
     let execution = Execution {
-        id: new_id(),
-        tenant_id: new.tenant_id,
-        instance_id: new.instance_id,
-        flow_key: new.flow_key,
-        status: ExecutionStatus::Queued,
-        synchronous: false,
-        attempt: 1,
-        created_ms: now,
-        started_ms: None,
-        finished_ms: None,
-        failed_step: None,
-        error: None,
-        parent_id: new.parent_id,
-        replay_of: new.replay_of,
-        trigger: new.trigger.as_str().to_string(),
-        run_after_ms: now,
         fifo: policy.fifo,
         dedupe_id,
         request_id,
+        ..new.row(ExecutionStatus::Queued, now)
     };
     // Durable before anything is answered: a crash after this line loses nothing.
     let outcome = state
@@ -199,27 +213,7 @@ pub async fn run_synchronously(
     deadline: Duration,
 ) -> Result<Accepted, ApiError> {
     let now = now_ms();
-    let execution = Execution {
-        id: new_id(),
-        tenant_id: new.tenant_id,
-        instance_id: new.instance_id,
-        flow_key: new.flow_key,
-        status: ExecutionStatus::Running,
-        synchronous: true,
-        attempt: 1,
-        created_ms: now,
-        started_ms: Some(now),
-        finished_ms: None,
-        failed_step: None,
-        error: None,
-        parent_id: new.parent_id,
-        replay_of: new.replay_of,
-        trigger: new.trigger.as_str().to_string(),
-        run_after_ms: now,
-        fifo: false,
-        dedupe_id: None,
-        request_id: None,
-    };
+    let execution = new.row(ExecutionStatus::Running, now);
     state
         .store
         .insert_execution(&execution, &new.payload)

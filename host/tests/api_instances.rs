@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use sluice_fakes::scenario::{GITHUB_SECRET, REPO, SyncDriver, run_sync_scenario};
 use sluice_fakes::{FakeGithub, FakeZendesk, WebhookEvent};
-use support::{Client, Reply, Server, deliver};
+use support::{Client, Reply, Server, deliver, webhook_url};
 
 const GITHUB_TOKEN: &str = "gh-token";
 const ZENDESK_TOKEN: &str = "zd-token";
@@ -55,15 +55,6 @@ fn deploy_body(customer: &str, github: &FakeGithub, zendesk: &FakeZendesk) -> Va
         },
         "allowedHosts": [github.url(), zendesk.url()],
     })
-}
-
-fn webhook_url(instance: &Value, flow: &str) -> String {
-    instance["flows"]
-        .as_array()
-        .and_then(|flows| flows.iter().find(|candidate| candidate["key"] == flow))
-        .and_then(|found| found["webhookUrl"].as_str())
-        .unwrap_or_else(|| panic!("no webhook for flow {flow} in {instance}"))
-        .to_string()
 }
 
 /// Drives the deployed instance through HTTP only: the API to deploy and remove, the

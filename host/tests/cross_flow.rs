@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Client, Server, Sink, deliver};
+use support::{Client, Server, Sink, deliver, webhook_url};
 
 const DEFINITION: &str = r#"
 definitionVersion: 1
@@ -75,43 +75,18 @@ async fn deploy(client: &Client, sink_url: &str) -> Value {
     for name in ["hello", "hello-flow", "http"] {
         client.upload_example(name).await;
     }
-    let reply = client
-        .post_bytes(
-            "/v1/integrations/calls/versions",
-            "application/yaml",
-            DEFINITION.as_bytes().to_vec(),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let customer = client
-        .post("/v1/customers", &json!({"name": "C"}))
-        .await
-        .expect(201)
-        .body;
-    let instance = client
-        .post(
-            "/v1/instances",
-            &json!({
-                "customerId": customer["id"],
-                "integration": "calls",
+    client.publish("calls", DEFINITION).await;
+    let customer = client.customer("C").await;
+    client
+        .deploy_instance(
+            &customer,
+            "calls",
+            json!({
                 "config": {"Sink Url": format!("{sink_url}/")},
                 "allowedHosts": [sink_url],
             }),
         )
         .await
-        .expect(201)
-        .body;
-    assert_eq!(instance["status"], "deployed", "{instance}");
-    instance
-}
-
-fn webhook_url(instance: &Value, flow: &str) -> String {
-    instance["flows"]
-        .as_array()
-        .and_then(|flows| flows.iter().find(|candidate| candidate["key"] == flow))
-        .and_then(|found| found["webhookUrl"].as_str())
-        .unwrap_or_else(|| panic!("no webhook for flow {flow} in {instance}"))
-        .to_string()
 }
 
 fn json_headers(synchronous: bool) -> Vec<(String, String)> {

@@ -191,33 +191,18 @@ async fn setup_with(extra: &[&str]) -> Setup {
     let client = server.tenant("queue-policies");
     let sink = Sink::start().await;
     client.upload_example("http").await;
-    client
-        .post_bytes(
-            "/v1/integrations/queue-policies/versions",
-            "application/yaml",
-            definition().into_bytes(),
-        )
-        .await
-        .expect(201);
-    let customer = client
-        .post("/v1/customers", &json!({"name": "Queue customer"}))
-        .await
-        .expect(201)
-        .body;
+    client.publish("queue-policies", &definition()).await;
+    let customer = client.customer("Queue customer").await;
     let instance = client
-        .post(
-            "/v1/instances",
-            &json!({
-                "customerId": customer["id"],
-                "integration": "queue-policies",
+        .deploy_instance(
+            &customer,
+            "queue-policies",
+            json!({
                 "config": {"Sink Url": format!("{}/", sink.url)},
                 "allowedHosts": [sink.url],
             }),
         )
-        .await
-        .expect(201)
-        .body;
-    assert_eq!(instance["status"], "deployed", "{instance}");
+        .await;
     Setup {
         server,
         client,

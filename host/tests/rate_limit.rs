@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Client, Reply, Server, deliver};
+use support::{Client, Reply, Server, deliver, webhook_url};
 
 /// The limit the flood test runs with, per endpoint and second.
 const LIMIT: u32 = 20;
@@ -54,15 +54,6 @@ async fn deploy_echoes(client: &Client, instances: usize) -> Vec<Value> {
         deployed.push(instance);
     }
     deployed
-}
-
-fn webhook_url(instance: &Value, flow: &str) -> String {
-    instance["flows"]
-        .as_array()
-        .and_then(|flows| flows.iter().find(|candidate| candidate["key"] == flow))
-        .and_then(|found| found["webhookUrl"].as_str())
-        .unwrap_or_else(|| panic!("no webhook for flow {flow} in {instance}"))
-        .to_string()
 }
 
 /// Sends `count` deliveries to `url` all at once; returns the replies.

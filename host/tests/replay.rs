@@ -37,27 +37,11 @@ flows:
 
 async fn deploy(client: &Client) -> Value {
     client.upload_example("hello").await;
-    let reply = client
-        .post_bytes(
-            "/v1/integrations/flaky/versions",
-            "application/yaml",
-            DEFINITION.as_bytes().to_vec(),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let customer = client
-        .post("/v1/customers", &json!({"name": "C"}))
-        .await
-        .expect(201)
-        .body;
+    client.publish("flaky", DEFINITION).await;
+    let customer = client.customer("C").await;
     let instance = client
-        .post(
-            "/v1/instances",
-            &json!({"customerId": customer["id"], "integration": "flaky", "config": {"Mode": "fail"}}),
-        )
-        .await
-        .expect(201)
-        .body;
+        .deploy_instance(&customer, "flaky", json!({"config": {"Mode": "fail"}}))
+        .await;
     assert_eq!(instance["status"], "deployed", "{instance}");
     instance
 }

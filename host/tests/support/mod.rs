@@ -417,47 +417,71 @@ flows:
           timeoutMs: 30000
           failOnError: true
 "#;
-    let reply = client
-        .post_bytes(
-            "/v1/integrations/sink-relay/versions",
-            "application/yaml",
-            definition.as_bytes().to_vec(),
-        )
-        .await;
-    assert!(reply.status == 201 || reply.status == 200, "{}", reply.text);
-    let customer = client
-        .post(
-            "/v1/customers",
-            &serde_json::json!({"name": "Sink customer"}),
-        )
-        .await
-        .expect(201)
-        .body;
-    let instance = client
-        .post(
-            "/v1/instances",
-            &serde_json::json!({
-                "customerId": customer["id"],
-                "integration": "sink-relay",
+    client.publish("sink-relay", definition).await;
+    let customer = client.customer("Sink customer").await;
+    client
+        .deploy_instance(
+            &customer,
+            "sink-relay",
+            serde_json::json!({
                 "config": {"Sink Url": format!("{sink_url}/")},
                 "allowedHosts": [sink_url],
             }),
         )
         .await
-        .expect(201)
-        .body;
-    assert_eq!(instance["status"], "deployed", "{instance}");
-    instance
+}
+
+impl Client {
+    /// Publishes `definition` (YAML) as the next version of integration `key`.
+    pub async fn publish(&self, key: &str, definition: &str) -> Value {
+        let reply = self
+            .post_bytes(
+                &format!("/v1/integrations/{key}/versions"),
+                "application/yaml",
+                definition.as_bytes().to_vec(),
+            )
+            .await;
+        assert!(reply.status == 201 || reply.status == 200, "{}", reply.text);
+        reply.body
+    }
+
+    /// Creates a customer; returns its id.
+    pub async fn customer(&self, name: &str) -> String {
+        let customer = self
+            .post("/v1/customers", &serde_json::json!({"name": name}))
+            .await
+            .expect(201)
+            .body;
+        customer["id"].as_str().expect("a customer id").to_string()
+    }
+
+    /// Deploys an instance of `integration` for `customer`, with the other fields of
+    /// the request in `fields` (`config`, `allowedHosts`, ...); asserts it deployed.
+    pub async fn deploy_instance(&self, customer: &str, integration: &str, fields: Value) -> Value {
+        let mut body = serde_json::json!({"customerId": customer, "integration": integration});
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+            body.extend(fields);
+        }
+        let instance = self.post("/v1/instances", &body).await.expect(201).body;
+        assert_eq!(instance["status"], "deployed", "{instance}");
+        instance
+    }
+}
+
+/// The webhook URL of `flow` in an instance (as the server gave it out).
+pub fn webhook_url(instance: &Value, flow: &str) -> String {
+    instance["flows"]
+        .as_array()
+        .and_then(|flows| flows.iter().find(|candidate| candidate["key"] == flow))
+        .and_then(|found| found["webhookUrl"].as_str())
+        .unwrap_or_else(|| panic!("no webhook for flow {flow} in {instance}"))
+        .to_string()
 }
 
 /// The path (from `/webhooks/`) of `flow`'s webhook URL in an instance, to be joined
 /// to whatever address the server listens on now (a restart picks a new port).
 pub fn webhook_path(instance: &Value, flow: &str) -> String {
-    let url = instance["flows"]
-        .as_array()
-        .and_then(|flows| flows.iter().find(|candidate| candidate["key"] == flow))
-        .and_then(|found| found["webhookUrl"].as_str())
-        .unwrap_or_else(|| panic!("no webhook for flow {flow} in {instance}"));
+    let url = webhook_url(instance, flow);
     let start = url
         .find("/webhooks/")
         .unwrap_or_else(|| panic!("not a webhook URL: {url}"));
