@@ -21,13 +21,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sluice_benches::{Options, Samples, locked_version, machine};
+use sluice_benches::{DiscardLog, Options, Samples, locked_version, machine};
 use sluice_runtime::flow::{
     Definition, FlowEngine, MemoryCatalog, Plan, RunEnv, compile, json_request,
 };
 use sluice_runtime::{
-    Call, Capabilities, Data, ExecutionContext, Limits, LoadedComponent, LogRecord, LogSink,
-    Outcome, Returned, Runtime, RuntimeConfig,
+    Call, Capabilities, Data, ExecutionContext, Limits, LoadedComponent, Outcome, Returned,
+    Runtime, RuntimeConfig,
 };
 
 const STEPS: usize = 10;
@@ -36,13 +36,6 @@ const INPUT: &str = r#"{"id":42,"name":"flow step"}"#;
 const TARGET_US: f64 = 50.0;
 const CONCURRENCY: u32 = 64;
 const LOCKFILE: &str = include_str!("../../Cargo.lock");
-
-/// Discards every log line, so that the cost of storing logs is not measured.
-struct DiscardLog;
-
-impl LogSink for DiscardLog {
-    fn write(&self, _record: LogRecord) {}
-}
 
 /// Ten `hello.echo` steps; each after the first reads `id` from its predecessor.
 fn definition() -> String {

@@ -5,8 +5,24 @@
 //! so that several variants can be interleaved round by round in one process: noise
 //! from a shared machine then hits every variant alike, and the ratio between them is
 //! what the benchmarks report.
+//!
+//! [`floor`] is the raw-wasmtime floor the Sluice measurements are compared with;
+//! [`suite`] and [`report`] serve the side-by-side contender suite (`benches/run.sh`).
+
+pub mod floor;
+pub mod report;
+pub mod suite;
 
 use std::time::Duration;
+
+use sluice_runtime::{LogRecord, LogSink};
+
+/// Discards every log line, so that the cost of storing logs is not measured.
+pub struct DiscardLog;
+
+impl LogSink for DiscardLog {
+    fn write(&self, _record: LogRecord) {}
+}
 
 /// How many iterations a benchmark runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

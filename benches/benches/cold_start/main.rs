@@ -6,7 +6,7 @@
 //!
 //! - `sluice (pooling)`: `Runtime::execute` with the pooling allocator, default
 //!   `Limits`, default `Capabilities` except a log sink that discards.
-//! - `wasmtime floor (pooling)`: the same component on bare wasmtime (see `floor.rs` next to this file):
+//! - `wasmtime floor (pooling)`: the same component on bare wasmtime (see `benches/src/floor.rs`):
 //!   new `Store`, `instantiate_async` from an `InstancePre`, call, drop.
 //! - `sluice (on-demand)`: as the first, with `AllocatorChoice::OnDemand`, to show what
 //!   the pool buys.
@@ -14,19 +14,16 @@
 //! Run: `cargo bench -p sluice-benches --bench cold_start` (add `-- --quick`, or set
 //! `SLUICE_BENCH_QUICK=1`, for a short run). See `benches/README.md`.
 
-mod floor;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_benches::{Options, Samples, locked_version, machine};
+use sluice_benches::floor::Floor;
+use sluice_benches::{DiscardLog, Options, Samples, locked_version, machine};
 use sluice_runtime::{
     AllocatorChoice, AllocatorKind, Call, Capabilities, Data, ExecutionContext, Limits,
-    LoadedComponent, LogRecord, LogSink, Outcome, Returned, Runtime, RuntimeConfig,
+    LoadedComponent, Outcome, Returned, Runtime, RuntimeConfig,
 };
-
-use floor::Floor;
 
 const ACTION: &str = "echo";
 const INPUT: &str = r#"{"id":42,"name":"cold start"}"#;
@@ -35,13 +32,6 @@ const CONCURRENCY: u32 = 64;
 /// Sluice/floor ratio of the medians that the issue sets as the target.
 const TARGET_RATIO: f64 = 1.5;
 const LOCKFILE: &str = include_str!("../../../Cargo.lock");
-
-/// Discards every log line, so that the cost of storing logs is not measured.
-struct DiscardLog;
-
-impl LogSink for DiscardLog {
-    fn write(&self, _record: LogRecord) {}
-}
 
 /// Sluice with one allocator: a runtime, the component loaded once, and the
 /// per-execution arguments built once.

@@ -174,10 +174,19 @@ impl Floor {
     /// and pre-instantiates it against a linker of the WASI interfaces and trivial
     /// `sluice:flow` host interfaces. Each execution calls `run-action(action, input)`.
     pub fn new(bytes: &[u8], action: &str, input: &str) -> wasmtime::Result<Self> {
+        Self::with_pool(bytes, action, input, PoolingAllocationConfig::default())
+    }
+
+    /// As [`Floor::new`] with another pool configuration (for experiments such as
+    /// `decommit_batch_size`; the benchmarks' floor uses the default).
+    pub fn with_pool(
+        bytes: &[u8],
+        action: &str,
+        input: &str,
+        pool: PoolingAllocationConfig,
+    ) -> wasmtime::Result<Self> {
         let mut config = Config::new();
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(
-            PoolingAllocationConfig::default(),
-        ));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let component = Component::new(&engine, bytes)?;
 
