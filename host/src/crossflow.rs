@@ -166,7 +166,7 @@ impl FlowLauncher for HostLauncher {
                 ),
             ));
         }
-        match queue::run_synchronously(&state, new, wait)
+        match queue::run_synchronously(&state, new, None, wait)
             .await
             .map_err(|err| from_api(flow, err))?
         {

@@ -14,6 +14,7 @@ use crate::instances;
 use crate::integrations;
 use crate::queue;
 use crate::store::executions::{Execution, ExecutionStatus, Finish, LogLine, Payload};
+use crate::store::instances::InstanceContext;
 use crate::store::{Store, now_ms};
 
 /// How long an asynchronous execution that found the runtime busy waits before it
@@ -110,11 +111,13 @@ fn failed_before_start(reason: String, now: i64) -> Finish {
 }
 
 /// Runs `execution` (already marked running) to its end and stores the outcome.
-/// Returns the record when the flow ran.
+/// Returns the record when the flow ran. `instance` is its instance's context when
+/// the caller has just read it (a webhook's ingress); without it, it is read here.
 pub async fn run(
     state: &AppState,
     execution: &Execution,
     payload: Payload,
+    instance: Option<InstanceContext>,
 ) -> Option<ExecutionRecord> {
     let span = tracing::info_span!(
         "execution",
@@ -125,7 +128,7 @@ pub async fn run(
         attempt = execution.attempt,
     );
     let logs = Arc::new(CollectedLogs::default());
-    let outcome = run_flow(state, execution, payload, Arc::clone(&logs))
+    let outcome = run_flow(state, execution, payload, instance, Arc::clone(&logs))
         .instrument(span)
         .await;
     let now = now_ms();
@@ -174,11 +177,19 @@ pub async fn run(
         }
         Err(reason) => (failed_before_start(reason, now), None),
     };
-    if let Err(err) = state.store.append_logs(&execution.id, &logs.take()).await {
-        tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's logs");
-    }
-    if let Err(err) = state.store.finish_execution(&execution.id, &finish).await {
-        tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end");
+    // Logs and end in one transaction: one write per run instead of two.
+    let lines = logs.take();
+    if let Err(err) = state
+        .store
+        .finish_with_logs(&execution.id, &lines, &finish)
+        .await
+    {
+        tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's logs and end");
+        // The end matters more than the logs: without it the execution stays
+        // running until its lease expires and then runs again. Try it alone.
+        if let Err(err) = state.store.finish_execution(&execution.id, &finish).await {
+            tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end");
+        }
     }
     match finish.retry_at_ms {
         Some(at) => {
@@ -200,14 +211,19 @@ async fn run_flow(
     state: &AppState,
     execution: &Execution,
     payload: Payload,
+    context: Option<InstanceContext>,
     logs: Arc<CollectedLogs>,
 ) -> Result<(ExecutionRecord, FlowPolicy), String> {
-    let instance = state
-        .store
-        .get_instance(&execution.tenant_id, &execution.instance_id)
-        .await
-        .map_err(|err| err.to_string())?
-        .ok_or_else(|| "the instance was removed".to_string())?;
+    let context = match context {
+        Some(context) => context,
+        None => state
+            .store
+            .instance_context(&execution.tenant_id, &execution.instance_id)
+            .await
+            .map_err(|err| err.to_string())?
+            .ok_or_else(|| "the instance was removed".to_string())?,
+    };
+    let instance = &context.instance;
     let compiled = integrations::plan(
         state,
         &instance.tenant_id,
@@ -226,9 +242,9 @@ async fn run_flow(
     } else {
         state.config.async_time_limit
     });
-    let mut env = instances::environment(state, &instance, &execution.id, logs, Limits::default())
-        .await
-        .map_err(|err| err.message)?;
+    let mut env =
+        instances::context_environment(state, &context, &execution.id, logs, Limits::default())
+            .map_err(|err| err.message)?;
     env.context.attempt = u32::try_from(execution.attempt).unwrap_or(u32::MAX);
     env.context.started_at_ms = u64::try_from(now_ms()).unwrap_or(0);
     // The flow's time limit, enforced by the engine through each step's sandbox.

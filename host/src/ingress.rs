@@ -94,16 +94,14 @@ pub async fn accept(
     token: &str,
     delivery: Delivery,
 ) -> Result<Accepted, ApiError> {
-    let webhook = state
+    // The webhook, its instance and what the execution's environment needs, in one
+    // store call; a synchronous run uses them as read here.
+    let (webhook, context) = state
         .store
-        .webhook(token)
+        .webhook_context(token)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook"))?;
-    let instance = state
-        .store
-        .get_instance(&webhook.tenant_id, &webhook.instance_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    let instance = &context.instance;
     if !instance.enabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -185,7 +183,8 @@ pub async fn accept(
         singleton: false,
     };
     if synchronous {
-        return queue::run_synchronously(state, new, state.config.sync_deadline).await;
+        return queue::run_synchronously(state, new, Some(context), state.config.sync_deadline)
+            .await;
     }
     Ok(match queue::enqueue_with(state, new, &policy).await? {
         Enqueued::Queued { execution_id } | Enqueued::Skipped { execution_id } => {

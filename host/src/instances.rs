@@ -23,7 +23,7 @@ use crate::execution;
 use crate::integrations::{self, CompiledIntegration};
 use crate::secrets::random_bytes;
 use crate::store::executions::{ExecutionStatus, Payload};
-use crate::store::instances::{FlowSettings, Instance, InstanceStatus};
+use crate::store::instances::{FlowSettings, Instance, InstanceContext, InstanceStatus};
 use crate::store::{new_id, now_ms};
 
 /// A connection as a client sends it (the key is the map key).
@@ -222,17 +222,25 @@ pub async fn webhook_urls(
     state: &AppState,
     instance: &Instance,
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    let base = state.public_url();
-    Ok(state
+    let webhooks = state
         .store
         .webhooks_of(&instance.tenant_id, &instance.id)
-        .await?
-        .into_iter()
-        .map(|(flow, token)| (flow, format!("{base}/webhooks/{token}")))
-        .collect())
+        .await?;
+    Ok(urls_of(state, webhooks.iter()).collect())
 }
 
-/// The environment every execution (and hook) of `instance` runs in.
+/// Webhook URLs from (flow key, token) pairs.
+fn urls_of<'a>(
+    state: &AppState,
+    webhooks: impl Iterator<Item = (&'a String, &'a String)>,
+) -> impl Iterator<Item = (String, String)> {
+    let base = state.public_url();
+    webhooks.map(move |(flow, token)| (flow.clone(), format!("{base}/webhooks/{token}")))
+}
+
+/// The environment every hook of `instance` runs in. Reads the customer and the
+/// webhooks from the store: a hook runs on the instance as the caller holds it,
+/// which may not be what is stored.
 pub async fn environment(
     state: &AppState,
     instance: &Instance,
@@ -245,6 +253,50 @@ pub async fn environment(
         .get_customer(&instance.tenant_id, &instance.customer_id)
         .await?
         .and_then(|customer| customer.external_id);
+    let webhooks = state
+        .store
+        .webhooks_of(&instance.tenant_id, &instance.id)
+        .await?;
+    build_environment(
+        state,
+        instance,
+        customer_external_id,
+        &webhooks,
+        execution_id,
+        log,
+        limits,
+    )
+}
+
+/// The environment an execution runs in, from its instance's context as read from
+/// the store (see [`InstanceContext`]): no further store calls.
+pub fn context_environment(
+    state: &AppState,
+    context: &InstanceContext,
+    execution_id: &str,
+    log: Arc<dyn LogSink>,
+    limits: Limits,
+) -> Result<RunEnv, ApiError> {
+    build_environment(
+        state,
+        &context.instance,
+        context.customer_external_id.clone(),
+        &context.webhooks,
+        execution_id,
+        log,
+        limits,
+    )
+}
+
+fn build_environment(
+    state: &AppState,
+    instance: &Instance,
+    customer_external_id: Option<String>,
+    webhooks: &BTreeMap<String, String>,
+    execution_id: &str,
+    log: Arc<dyn LogSink>,
+    limits: Limits,
+) -> Result<RunEnv, ApiError> {
     let mut connections = StaticConnections::new();
     for connection in open_connections(state, instance)? {
         connections = connections.with(connection);
@@ -264,7 +316,7 @@ pub async fn environment(
             customer_external_id,
             integration_id: instance.integration_key.clone(),
             instance_id: instance.id.clone(),
-            webhook_urls: webhook_urls(state, instance).await?.into_iter().collect(),
+            webhook_urls: urls_of(state, webhooks.iter()).collect(),
             ..ExecutionContext::default()
         },
         capabilities: Capabilities {
@@ -375,8 +427,13 @@ async fn run_event_flows(
             singleton: false,
         }
         .row(ExecutionStatus::Running, now);
-        state.store.insert_execution(&execution, &payload).await?;
-        let record = execution::run(state, &execution, payload).await;
+        state
+            .store
+            .insert_execution(&execution, &payload, None)
+            .await?;
+        // `None`: the run reads the instance as stored, like a worker's run, rather
+        // than this caller's copy.
+        let record = execution::run(state, &execution, payload, None).await;
         let (status, message) = match record {
             Some(record) if record.succeeded() => ("completed".to_string(), None),
             Some(record) => (

@@ -14,6 +14,7 @@ use crate::ingress::{Accepted, LEASE_MS};
 use crate::store::executions::{
     EnqueueOutcome, EnqueuePolicy, Execution, ExecutionStatus, Payload,
 };
+use crate::store::instances::InstanceContext;
 use crate::store::{new_id, now_ms};
 
 /// The FIFO dedupe window, in (possibly compressed) minutes.
@@ -207,27 +208,31 @@ pub async fn enqueue_with(
 
 /// Runs an execution at once (written as running first, so a crash cannot lose it)
 /// while the caller waits up to `deadline`; the execution goes on after it.
+/// `instance` is the context of the execution's instance if the caller has just read
+/// it (a webhook's ingress); without it, the run reads it.
 pub async fn run_synchronously(
     state: &AppState,
     new: NewExecution,
+    instance: Option<InstanceContext>,
     deadline: Duration,
 ) -> Result<Accepted, ApiError> {
     let now = now_ms();
     let execution = new.row(ExecutionStatus::Running, now);
+    // Written running with its lease in one write: if the process dies during the
+    // run, the lease expires and a worker runs it again.
     state
         .store
-        .insert_execution(&execution, &new.payload)
-        .await?;
-    state
-        .store
-        .start_execution(&execution.id, now, now + LEASE_MS)
+        .insert_execution(&execution, &new.payload, Some(now + LEASE_MS))
         .await?;
     let execution_id = execution.id.clone();
     let tenant_id = execution.tenant_id.clone();
     // Spawned, so that a caller who gives up (or the deadline) does not cancel it.
     let task_state = state.clone();
     let payload = new.payload;
-    let task = tokio::spawn(async move { execution::run(&task_state, &execution, payload).await });
+    let task =
+        tokio::spawn(
+            async move { execution::run(&task_state, &execution, payload, instance).await },
+        );
     match tokio::time::timeout(deadline, task).await {
         Ok(Ok(record)) => Ok(Accepted::Completed {
             execution_id,

@@ -51,6 +51,6 @@ async fn work(state: AppState, index: usize) {
                 continue;
             }
         };
-        execution::run(&state, &execution, payload).await;
+        execution::run(&state, &execution, payload, None).await;
     }
 }

@@ -177,11 +177,14 @@ pub struct ExecutionFilter {
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
     /// Writes a new execution with its trigger request, atomically (and durably:
-    /// when this returns, the execution survives a crash).
+    /// when this returns, the execution survives a crash). A row written as running
+    /// gets its lease (`lease_until_ms`) in the same write, so a caller that runs it
+    /// at once needs no [`start_execution`](Self::start_execution).
     async fn insert_execution(
         &self,
         execution: &Execution,
         payload: &Payload,
+        lease_until_ms: Option<i64>,
     ) -> Result<(), StoreError>;
     /// Writes a new queued execution, applying `policy` and the execution's FIFO,
     /// dedupe and request-id settings in the same transaction.
@@ -212,6 +215,15 @@ pub trait ExecutionStore: Send + Sync {
     /// Appends log lines, after those a previous run of the execution wrote (the
     /// caller numbers its lines from 1).
     async fn append_logs(&self, id: &str, lines: &[LogLine]) -> Result<(), StoreError>;
+    /// [`append_logs`](Self::append_logs) then
+    /// [`finish_execution`](Self::finish_execution), in one transaction: how every run
+    /// ends, so it costs one write to the store rather than two.
+    async fn finish_with_logs(
+        &self,
+        id: &str,
+        lines: &[LogLine],
+        finish: &Finish,
+    ) -> Result<(), StoreError>;
     async fn get_execution(&self, tenant: &str, id: &str) -> Result<Option<Execution>, StoreError>;
     /// The record of a finished execution (JSON).
     async fn execution_record(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError>;

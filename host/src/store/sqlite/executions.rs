@@ -6,7 +6,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, Transaction, params};
+use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, sql};
 use crate::store::StoreError;
@@ -24,20 +24,24 @@ const COLUMNS: &str =
 /// Kept in memory: after a restart the turn starts from the first tenant again.
 static LAST_TENANT: Mutex<Option<String>> = Mutex::new(None);
 
+// Statements on the webhook and queue hot paths are `prepare_cached`: parsing and
+// planning them again on every call was a visible share of the server's CPU.
+
 fn insert_row(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     execution: &Execution,
     status: ExecutionStatus,
     payload: &Payload,
+    lease_until_ms: Option<i64>,
 ) -> Result<(), StoreError> {
     let (query, headers) = (pairs_json(&payload.query)?, pairs_json(&payload.headers)?);
     transaction
-        .execute(
-            &format!(
-                "INSERT INTO executions ({COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-            ),
-            params![
+        .prepare_cached(&format!(
+            "INSERT INTO executions ({COLUMNS}, lease_until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        ))
+        .map_err(sql)?
+        .execute(params![
                 execution.id,
                 execution.tenant_id,
                 execution.instance_id,
@@ -57,15 +61,16 @@ fn insert_row(
                 execution.fifo,
                 execution.dedupe_id,
                 execution.request_id,
-            ],
-        )
+                lease_until_ms,
+            ])
         .map_err(sql)?;
     transaction
-        .execute(
+        .prepare_cached(
             "INSERT INTO execution_payloads (execution_id, method, path, query, headers, body, received_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![execution.id, payload.method, payload.path, query, headers, payload.body, payload.received_ms],
         )
+        .map_err(sql)?
+        .execute(params![execution.id, payload.method, payload.path, query, headers, payload.body, payload.received_ms])
         .map_err(sql)?;
     Ok(())
 }
@@ -73,13 +78,13 @@ fn insert_row(
 /// Makes the oldest waiting execution of a FIFO queue its head, unless the queue
 /// still has a head (queued, perhaps for a retry, or running).
 fn promote_fifo(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     instance_id: &str,
     flow_key: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     transaction
-        .execute(
+        .prepare_cached(
             "UPDATE executions SET status = 'queued', run_after_ms = MAX(run_after_ms, ?3)
              WHERE rowid = (SELECT rowid FROM executions
                             WHERE instance_id = ?1 AND flow_key = ?2 AND status = 'waiting'
@@ -87,9 +92,92 @@ fn promote_fifo(
                AND NOT EXISTS (SELECT 1 FROM executions
                                WHERE instance_id = ?1 AND flow_key = ?2 AND fifo = 1
                                  AND status IN ('queued', 'running'))",
-            params![instance_id, flow_key, now_ms],
+        )
+        .map_err(sql)?
+        .execute(params![instance_id, flow_key, now_ms])
+        .map_err(sql)?;
+    Ok(())
+}
+
+/// Appends `lines` after the lines earlier runs of the execution wrote (the caller
+/// numbers its lines from 1). Runs in the caller's transaction, which must be
+/// IMMEDIATE: it reads before it writes, and a deferred transaction that another
+/// writer overtook between the two fails at once with SQLITE_BUSY instead of waiting
+/// (busy_timeout does not apply to that upgrade); the store's writer's transactions are.
+fn append_logs_in(transaction: &Connection, id: &str, lines: &[LogLine]) -> Result<(), StoreError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    // A retry or a re-run after a crash appends after the earlier runs' lines.
+    let base: i64 = transaction
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM execution_logs WHERE execution_id = ?1")
+        .map_err(sql)?
+        .query_row([id], |row| row.get(0))
+        .map_err(sql)?;
+    let mut statement = transaction
+        .prepare_cached(
+            "INSERT OR IGNORE INTO execution_logs (execution_id, seq, ts_ms, level, step, message, fields)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(sql)?;
+    for line in lines {
+        statement
+            .execute(params![
+                id,
+                base + line.seq,
+                line.ts_ms,
+                line.level,
+                line.step,
+                line.message,
+                line.fields
+            ])
+            .map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// Records how a run ended: the execution ends (and a FIFO queue gets its next head),
+/// or goes back to the queue for its retry.
+fn finish_in(transaction: &Connection, id: &str, finish: &Finish) -> Result<(), StoreError> {
+    let ended: Option<(String, String, bool)> = match finish.retry_at_ms {
+        Some(retry_at) => {
+            transaction
+                .prepare_cached(
+                    "UPDATE executions SET status = 'queued', attempt = attempt + 1, run_after_ms = ?2,
+                       failed_step = ?3, error = ?4, record = ?5, started_ms = NULL,
+                       lease_until_ms = NULL
+                     WHERE id = ?1",
+                )
+                .map_err(sql)?
+                .execute(params![id, retry_at, finish.failed_step, finish.error, finish.record])
+                .map_err(sql)?;
+            None
+        }
+        None => transaction
+            .prepare_cached(
+                "UPDATE executions SET status = ?2, finished_ms = ?3, failed_step = ?4, error = ?5,
+                   record = ?6, lease_until_ms = NULL
+                 WHERE id = ?1
+                 RETURNING instance_id, flow_key, fifo",
+            )
+            .map_err(sql)?
+            .query_row(
+                params![
+                    id,
+                    finish.status.as_str(),
+                    finish.finished_ms,
+                    finish.failed_step,
+                    finish.error,
+                    finish.record
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(sql)?,
+    };
+    if let Some((instance_id, flow_key, true)) = ended {
+        promote_fifo(transaction, &instance_id, &flow_key, finish.finished_ms)?;
+    }
     Ok(())
 }
 
@@ -134,12 +222,17 @@ impl ExecutionStore for SqliteStore {
         &self,
         execution: &Execution,
         payload: &Payload,
+        lease_until_ms: Option<i64>,
     ) -> Result<(), StoreError> {
         let (execution, payload) = (execution.clone(), payload.clone());
-        self.interact(move |connection| {
-            let transaction = connection.transaction().map_err(sql)?;
-            insert_row(&transaction, &execution, execution.status, &payload)?;
-            transaction.commit().map_err(sql)
+        self.write(move |connection| {
+            insert_row(
+                connection,
+                &execution,
+                execution.status,
+                &payload,
+                lease_until_ms,
+            )
         })
         .await
     }
@@ -151,18 +244,19 @@ impl ExecutionStore for SqliteStore {
         policy: &EnqueuePolicy,
     ) -> Result<EnqueueOutcome, StoreError> {
         let (execution, payload, policy) = (execution.clone(), payload.clone(), policy.clone());
-        self.interact(move |connection| {
-            // IMMEDIATE: the checks below and the insert see and leave one state, even
-            // with another connection enqueueing for the same flow.
-            let transaction = connection
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(sql)?;
+        self.write(move |connection| {
+            // The writer's transaction is IMMEDIATE: the checks below and the insert
+            // see and leave one state, even with another connection writing.
+            let transaction = connection;
             if let (Some(dedupe_id), Some(since)) = (&execution.dedupe_id, policy.dedupe_since_ms) {
                 let existing: Option<String> = transaction
-                    .query_row(
+                    .prepare_cached(
                         "SELECT id FROM executions
                          WHERE instance_id = ?1 AND flow_key = ?2 AND dedupe_id = ?3 AND created_ms >= ?4
                          ORDER BY created_ms LIMIT 1",
+                    )
+                    .map_err(sql)?
+                    .query_row(
                         params![execution.instance_id, execution.flow_key, dedupe_id, since],
                         |row| row.get(0),
                     )
@@ -177,7 +271,7 @@ impl ExecutionStore for SqliteStore {
                 // Pending retries of older requests with this id: the newer request
                 // supersedes them. Runs in progress finish; their retries are not made.
                 let mut statement = transaction
-                    .prepare(
+                    .prepare_cached(
                         "UPDATE executions SET status = 'cancelled', finished_ms = ?4,
                            error = 'cancelled: a newer request with the same request id arrived (' || ?5 || ')'
                          WHERE instance_id = ?1 AND flow_key = ?2 AND request_id = ?3
@@ -203,7 +297,7 @@ impl ExecutionStore for SqliteStore {
                 cancelled = fifo.len() as u64;
                 if fifo.contains(&true) {
                     promote_fifo(
-                        &transaction,
+                        transaction,
                         &execution.instance_id,
                         &execution.flow_key,
                         execution.created_ms,
@@ -212,11 +306,14 @@ impl ExecutionStore for SqliteStore {
             }
             let unfinished = |fifo_only: bool| -> Result<bool, StoreError> {
                 transaction
-                    .query_row(
+                    .prepare_cached(
                         "SELECT EXISTS (SELECT 1 FROM executions
                                         WHERE instance_id = ?1 AND flow_key = ?2
                                           AND status IN ('queued', 'waiting', 'running')
                                           AND (?3 = 0 OR fifo = 1))",
+                    )
+                    .map_err(sql)?
+                    .query_row(
                         params![execution.instance_id, execution.flow_key, fifo_only],
                         |row| row.get(0),
                     )
@@ -235,8 +332,7 @@ impl ExecutionStore for SqliteStore {
             } else {
                 execution.status
             };
-            insert_row(&transaction, &row, status, &payload)?;
-            transaction.commit().map_err(sql)?;
+            insert_row(transaction, &row, status, &payload, None)?;
             Ok(EnqueueOutcome::Inserted { status, cancelled })
         })
         .await
@@ -253,17 +349,17 @@ impl ExecutionStore for SqliteStore {
             .clone()
             .unwrap_or_default();
         let claimed = self
-            .interact(move |connection| {
+            .write(move |connection| {
                 // The next tenant (in id order, wrapping around) with a ready execution.
                 let next_tenant = |after: &str| {
                     connection
-                        .query_row(
+                        .prepare_cached(
                             "SELECT tenant_id FROM executions
                              WHERE status = 'queued' AND tenant_id > ?1 AND run_after_ms <= ?2
                              ORDER BY tenant_id LIMIT 1",
-                            params![after, now_ms],
-                            |row| row.get::<_, String>(0),
                         )
+                        .map_err(sql)?
+                        .query_row(params![after, now_ms], |row| row.get::<_, String>(0))
                         .optional()
                         .map_err(sql)
                 };
@@ -279,18 +375,16 @@ impl ExecutionStore for SqliteStore {
                         None => return Ok(None),
                     };
                     let claimed = connection
-                        .query_row(
-                            &format!(
+                        .prepare_cached(&format!(
                                 "UPDATE executions SET status = 'running', started_ms = ?1, lease_until_ms = ?2
                                  WHERE rowid = (SELECT rowid FROM executions
                                                 WHERE status = 'queued' AND tenant_id = ?3 AND run_after_ms <= ?1
                                                 ORDER BY run_after_ms, rowid LIMIT 1)
                                    AND status = 'queued'
                                  RETURNING {COLUMNS}"
-                            ),
-                            params![now_ms, lease_until_ms, tenant],
-                            execution,
-                        )
+                        ))
+                        .map_err(sql)?
+                        .query_row(params![now_ms, lease_until_ms, tenant], execution)
                         .optional()
                         .map_err(sql)?;
                     if claimed.is_some() {
@@ -314,12 +408,13 @@ impl ExecutionStore for SqliteStore {
         lease_until_ms: i64,
     ) -> Result<(), StoreError> {
         let id = id.to_string();
-        self.interact(move |connection| {
+        self.write(move |connection| {
             connection
-                .execute(
+                .prepare_cached(
                     "UPDATE executions SET status = 'running', started_ms = ?2, lease_until_ms = ?3 WHERE id = ?1",
-                    params![id, now_ms, lease_until_ms],
                 )
+                .map_err(sql)?
+                .execute(params![id, now_ms, lease_until_ms])
                 .map_err(sql)?;
             Ok(())
         })
@@ -328,46 +423,8 @@ impl ExecutionStore for SqliteStore {
 
     async fn finish_execution(&self, id: &str, finish: &Finish) -> Result<(), StoreError> {
         let (id, finish) = (id.to_string(), finish.clone());
-        self.interact(move |connection| {
-            let transaction = connection.transaction().map_err(sql)?;
-            let ended: Option<(String, String, bool)> = match finish.retry_at_ms {
-                Some(retry_at) => {
-                    transaction
-                        .execute(
-                            "UPDATE executions SET status = 'queued', attempt = attempt + 1, run_after_ms = ?2,
-                               failed_step = ?3, error = ?4, record = ?5, started_ms = NULL,
-                               lease_until_ms = NULL
-                             WHERE id = ?1",
-                            params![id, retry_at, finish.failed_step, finish.error, finish.record],
-                        )
-                        .map_err(sql)?;
-                    None
-                }
-                None => transaction
-                    .query_row(
-                        "UPDATE executions SET status = ?2, finished_ms = ?3, failed_step = ?4, error = ?5,
-                           record = ?6, lease_until_ms = NULL
-                         WHERE id = ?1
-                         RETURNING instance_id, flow_key, fifo",
-                        params![
-                            id,
-                            finish.status.as_str(),
-                            finish.finished_ms,
-                            finish.failed_step,
-                            finish.error,
-                            finish.record
-                        ],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                    )
-                    .optional()
-                    .map_err(sql)?,
-            };
-            if let Some((instance_id, flow_key, true)) = ended {
-                promote_fifo(&transaction, &instance_id, &flow_key, finish.finished_ms)?;
-            }
-            transaction.commit().map_err(sql)
-        })
-        .await
+        self.write(move |connection| finish_in(connection, &id, &finish))
+            .await
     }
 
     async fn append_logs(&self, id: &str, lines: &[LogLine]) -> Result<(), StoreError> {
@@ -375,35 +432,20 @@ impl ExecutionStore for SqliteStore {
             return Ok(());
         }
         let (id, lines) = (id.to_string(), lines.to_vec());
-        self.interact(move |connection| {
-            // IMMEDIATE: it reads before it writes, and a deferred transaction that
-            // another writer overtook between the two fails at once with SQLITE_BUSY
-            // instead of waiting (busy_timeout does not apply to that upgrade).
-            let transaction = connection
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(sql)?;
-            // A retry or a re-run after a crash appends after the earlier runs' lines.
-            let base: i64 = transaction
-                .query_row(
-                    "SELECT COALESCE(MAX(seq), 0) FROM execution_logs WHERE execution_id = ?1",
-                    [&id],
-                    |row| row.get(0),
-                )
-                .map_err(sql)?;
-            {
-                let mut statement = transaction
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO execution_logs (execution_id, seq, ts_ms, level, step, message, fields)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )
-                    .map_err(sql)?;
-                for line in &lines {
-                    statement
-                        .execute(params![id, base + line.seq, line.ts_ms, line.level, line.step, line.message, line.fields])
-                        .map_err(sql)?;
-                }
-            }
-            transaction.commit().map_err(sql)
+        self.write(move |connection| append_logs_in(connection, &id, &lines))
+            .await
+    }
+
+    async fn finish_with_logs(
+        &self,
+        id: &str,
+        lines: &[LogLine],
+        finish: &Finish,
+    ) -> Result<(), StoreError> {
+        let (id, lines, finish) = (id.to_string(), lines.to_vec(), finish.clone());
+        self.write(move |connection| {
+            append_logs_in(connection, &id, &lines)?;
+            finish_in(connection, &id, &finish)
         })
         .await
     }
@@ -583,7 +625,7 @@ impl ExecutionStore for SqliteStore {
     }
 
     async fn requeue_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.interact(move |connection| {
+        self.write(move |connection| {
             let requeued = connection
                 .execute(
                     "UPDATE executions SET status = 'queued', attempt = attempt + 1, started_ms = NULL,
@@ -624,7 +666,7 @@ impl ExecutionStore for SqliteStore {
             step.to_string(),
             data.to_vec(),
         );
-        self.interact(move |connection| {
+        self.write(move |connection| {
             connection
                 .execute(
                     "INSERT INTO execution_results (reference, execution_id, step, data) VALUES (?1, ?2, ?3, ?4)",
@@ -705,6 +747,7 @@ mod tests {
             .insert_execution(
                 &row("old-done", ExecutionStatus::Succeeded, 1_000),
                 &payload(),
+                None,
             )
             .await
             .unwrap();
@@ -712,11 +755,16 @@ mod tests {
             .insert_execution(
                 &row("old-queued", ExecutionStatus::Queued, 1_000),
                 &payload(),
+                None,
             )
             .await
             .unwrap();
         store
-            .insert_execution(&row("new-done", ExecutionStatus::Failed, 5_000), &payload())
+            .insert_execution(
+                &row("new-done", ExecutionStatus::Failed, 5_000),
+                &payload(),
+                None,
+            )
             .await
             .unwrap();
         let line = LogLine {
@@ -776,11 +824,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
         store
-            .insert_execution(&row("b", ExecutionStatus::Queued, 2), &payload())
+            .insert_execution(&row("b", ExecutionStatus::Queued, 2), &payload(), None)
             .await
             .unwrap();
         store
-            .insert_execution(&row("a", ExecutionStatus::Queued, 1), &payload())
+            .insert_execution(&row("a", ExecutionStatus::Queued, 1), &payload(), None)
             .await
             .unwrap();
         let first = store.claim_next(10, 100).await.unwrap().unwrap();
@@ -823,11 +871,17 @@ mod tests {
         for n in 0..6 {
             let mut flood = row(&format!("a{n}"), ExecutionStatus::Queued, n);
             flood.tenant_id = "tenant-a".into();
-            store.insert_execution(&flood, &payload()).await.unwrap();
+            store
+                .insert_execution(&flood, &payload(), None)
+                .await
+                .unwrap();
         }
         let mut other = row("b0", ExecutionStatus::Queued, 100);
         other.tenant_id = "tenant-b".into();
-        store.insert_execution(&other, &payload()).await.unwrap();
+        store
+            .insert_execution(&other, &payload(), None)
+            .await
+            .unwrap();
         let mut order = Vec::new();
         while let Some(claimed) = store.claim_next(1_000, 2_000).await.unwrap() {
             order.push(claimed.id);
@@ -847,7 +901,7 @@ mod tests {
     async fn retries_wait_for_their_time_and_count_attempts() {
         let (_dir, store) = store().await;
         store
-            .insert_execution(&row("r", ExecutionStatus::Queued, 1), &payload())
+            .insert_execution(&row("r", ExecutionStatus::Queued, 1), &payload(), None)
             .await
             .unwrap();
         assert_eq!(store.claim_next(10, 1_000).await.unwrap().unwrap().id, "r");
@@ -970,7 +1024,10 @@ mod tests {
         let (_dir, store) = store().await;
         let mut old = row("old", ExecutionStatus::Queued, 1);
         old.request_id = Some("req-1".into());
-        store.insert_execution(&old, &payload()).await.unwrap();
+        store
+            .insert_execution(&old, &payload(), None)
+            .await
+            .unwrap();
         store.claim_next(10, 1_000).await.unwrap().unwrap();
         store
             .finish_execution("old", &finish(ExecutionStatus::Failed, 20, Some(10_000)))
@@ -1012,5 +1069,84 @@ mod tests {
         );
         let skipped = store.get_execution("t", "s").await.unwrap().unwrap();
         assert!(skipped.finished_ms.is_some() && skipped.error.is_some());
+    }
+
+    #[tokio::test]
+    async fn finishing_with_logs_numbers_after_earlier_runs_and_promotes_the_fifo_queue() {
+        let (_dir, store) = store().await;
+        for (n, id) in ["h1", "h2"].iter().enumerate() {
+            let mut execution = row(id, ExecutionStatus::Queued, n as i64);
+            execution.fifo = true;
+            store
+                .enqueue_execution(&execution, &payload(), &EnqueuePolicy::default())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.claim_next(10, 1_000).await.unwrap().unwrap().id, "h1");
+        let line = |seq: i64, message: &str| LogLine {
+            seq,
+            ts_ms: 10,
+            level: 2,
+            step: None,
+            message: message.into(),
+            fields: None,
+        };
+        // An earlier run's line, then this run's, numbered from 1 by the caller.
+        store.append_logs("h1", &[line(1, "run 1")]).await.unwrap();
+        store
+            .finish_with_logs(
+                "h1",
+                &[line(1, "run 2 a"), line(2, "run 2 b")],
+                &finish(ExecutionStatus::Succeeded, 20, None),
+            )
+            .await
+            .unwrap();
+        let logs = store.execution_logs("t", "h1", 0, 0, 10).await.unwrap();
+        let seen: Vec<(i64, &str)> = logs
+            .iter()
+            .map(|line| (line.seq, line.message.as_str()))
+            .collect();
+        assert_eq!(seen, [(1, "run 1"), (2, "run 2 a"), (3, "run 2 b")]);
+        assert_eq!(status(&store, "h1").await, ExecutionStatus::Succeeded);
+        assert_eq!(status(&store, "h2").await, ExecutionStatus::Queued);
+
+        // A retry goes back to the queue with its logs kept.
+        assert_eq!(store.claim_next(30, 1_000).await.unwrap().unwrap().id, "h2");
+        store
+            .finish_with_logs(
+                "h2",
+                &[line(1, "failed")],
+                &finish(ExecutionStatus::Failed, 40, Some(500)),
+            )
+            .await
+            .unwrap();
+        let again = store.get_execution("t", "h2").await.unwrap().unwrap();
+        assert_eq!((again.status, again.attempt), (ExecutionStatus::Queued, 2));
+        assert_eq!(
+            store
+                .execution_logs("t", "h2", 0, 0, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_running_insert_carries_its_lease() {
+        let (_dir, store) = store().await;
+        let mut running = row("s", ExecutionStatus::Running, 1);
+        running.started_ms = Some(1);
+        store
+            .insert_execution(&running, &payload(), Some(100))
+            .await
+            .unwrap();
+        assert_eq!(store.requeue_expired(50).await.unwrap(), 0);
+        assert_eq!(
+            store.requeue_expired(101).await.unwrap(),
+            1,
+            "the lease expired"
+        );
+        assert_eq!(status(&store, "s").await, ExecutionStatus::Queued);
     }
 }

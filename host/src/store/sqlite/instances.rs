@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
+use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, sql};
 use crate::store::StoreError;
-use crate::store::instances::{Instance, InstanceStatus, InstanceStore, Webhook};
+use crate::store::instances::{Instance, InstanceContext, InstanceStatus, InstanceStore, Webhook};
 
 const COLUMNS: &str =
     "id, tenant_id, customer_id, name, integration_key, integration_version, enabled, config,
@@ -50,6 +50,89 @@ fn with_status((mut instance, status): (Instance, String)) -> Result<Instance, S
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Backend(err.to_string()))
+}
+
+// The reads below are on the webhook hot path: cached statements, so each request
+// does not parse and plan its SQL again.
+
+fn select_instance(
+    connection: &Connection,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<Instance>, StoreError> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM instances WHERE tenant_id = ?1 AND id = ?2"
+        ))
+        .map_err(sql)?
+        .query_row(params![tenant, id], instance)
+        .optional()
+        .map_err(sql)?
+        .map(with_status)
+        .transpose()
+}
+
+fn select_webhooks(
+    connection: &Connection,
+    tenant: &str,
+    instance: &str,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT flow_key, token FROM webhooks WHERE tenant_id = ?1 AND instance_id = ?2",
+        )
+        .map_err(sql)?;
+    let rows = statement
+        .query_map(params![tenant, instance], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .map_err(sql)?;
+    rows.collect::<Result<BTreeMap<_, _>, _>>().map_err(sql)
+}
+
+fn select_webhook(connection: &Connection, token: &str) -> Result<Option<Webhook>, StoreError> {
+    connection
+        .prepare_cached(
+            "SELECT token, tenant_id, instance_id, flow_key FROM webhooks WHERE token = ?1",
+        )
+        .map_err(sql)?
+        .query_row([token], |row| {
+            Ok(Webhook {
+                token: row.get(0)?,
+                tenant_id: row.get(1)?,
+                instance_id: row.get(2)?,
+                flow_key: row.get(3)?,
+            })
+        })
+        .optional()
+        .map_err(sql)
+}
+
+/// The instance, its customer's external id and its webhooks. The caller runs it in
+/// a transaction, so the three reads see one snapshot.
+fn select_context(
+    connection: &Connection,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<InstanceContext>, StoreError> {
+    let Some(instance) = select_instance(connection, tenant, id)? else {
+        return Ok(None);
+    };
+    let customer_external_id = connection
+        .prepare_cached("SELECT external_id FROM customers WHERE tenant_id = ?1 AND id = ?2")
+        .map_err(sql)?
+        .query_row(params![tenant, instance.customer_id], |row| {
+            row.get::<_, Option<String>>(0)
+        })
+        .optional()
+        .map_err(sql)?
+        .flatten();
+    let webhooks = select_webhooks(connection, tenant, id)?;
+    Ok(Some(InstanceContext {
+        instance,
+        customer_external_id,
+        webhooks,
+    }))
 }
 
 #[async_trait]
@@ -105,21 +188,8 @@ impl InstanceStore for SqliteStore {
 
     async fn get_instance(&self, tenant: &str, id: &str) -> Result<Option<Instance>, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
-        let found = self
-            .interact(move |connection| {
-                connection
-                    .query_row(
-                        &format!(
-                            "SELECT {COLUMNS} FROM instances WHERE tenant_id = ?1 AND id = ?2"
-                        ),
-                        params![tenant, id],
-                        instance,
-                    )
-                    .optional()
-                    .map_err(sql)
-            })
-            .await?;
-        found.map(with_status).transpose()
+        self.interact(move |connection| select_instance(connection, &tenant, &id))
+            .await
     }
 
     async fn list_instances(
@@ -236,36 +306,47 @@ impl InstanceStore for SqliteStore {
         instance: &str,
     ) -> Result<BTreeMap<String, String>, StoreError> {
         let (tenant, instance) = (tenant.to_string(), instance.to_string());
-        self.interact(move |connection| {
-            let mut statement = connection
-                .prepare("SELECT flow_key, token FROM webhooks WHERE tenant_id = ?1 AND instance_id = ?2")
-                .map_err(sql)?;
-            let rows = statement
-                .query_map(params![tenant, instance], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(sql)?;
-            rows.collect::<Result<BTreeMap<_, _>, _>>().map_err(sql)
-        })
-        .await
+        self.interact(move |connection| select_webhooks(connection, &tenant, &instance))
+            .await
     }
 
     async fn webhook(&self, token: &str) -> Result<Option<Webhook>, StoreError> {
         let token = token.to_string();
+        self.interact(move |connection| select_webhook(connection, &token))
+            .await
+    }
+
+    async fn instance_context(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<InstanceContext>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
         self.interact(move |connection| {
-            connection
-                .query_row(
-                    "SELECT token, tenant_id, instance_id, flow_key FROM webhooks WHERE token = ?1",
-                    [token],
-                    |row| {
-                        Ok(Webhook {
-                            token: row.get(0)?,
-                            tenant_id: row.get(1)?,
-                            instance_id: row.get(2)?,
-                            flow_key: row.get(3)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(sql)
+            let transaction = connection.transaction().map_err(sql)?;
+            let context = select_context(&transaction, &tenant, &id)?;
+            transaction.commit().map_err(sql)?;
+            Ok(context)
+        })
+        .await
+    }
+
+    async fn webhook_context(
+        &self,
+        token: &str,
+    ) -> Result<Option<(Webhook, InstanceContext)>, StoreError> {
+        let token = token.to_string();
+        self.interact(move |connection| {
+            let transaction = connection.transaction().map_err(sql)?;
+            let found = match select_webhook(&transaction, &token)? {
+                Some(webhook) => {
+                    select_context(&transaction, &webhook.tenant_id, &webhook.instance_id)?
+                        .map(|context| (webhook, context))
+                }
+                None => None,
+            };
+            transaction.commit().map_err(sql)?;
+            Ok(found)
         })
         .await
     }
