@@ -224,14 +224,9 @@ async fn run_flow(
             .ok_or_else(|| "the instance was removed".to_string())?,
     };
     let instance = &context.instance;
-    let compiled = integrations::plan(
-        state,
-        &instance.tenant_id,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await
-    .map_err(|err| err.message)?;
+    let compiled = integrations::instance_plan(state, instance)
+        .await
+        .map_err(|err| err.message)?;
     let policy = compiled
         .plan
         .flow_policy(&execution.flow_key)

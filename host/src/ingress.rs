@@ -138,13 +138,7 @@ pub async fn accept(
             format!("this flow requires its API key in the `{API_KEY_HEADER}` header"),
         ));
     }
-    let compiled = crate::integrations::plan(
-        state,
-        &instance.tenant_id,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await?;
+    let compiled = crate::integrations::instance_plan(state, instance).await?;
     let policy = compiled
         .plan
         .flow_policy(&webhook.flow_key)

@@ -601,13 +601,7 @@ pub async fn update(
     settings: InstanceSettings,
 ) -> Result<(Instance, Vec<HookResult>), ApiError> {
     let mut instance = get(state, tenant, id).await?;
-    let compiled = integrations::plan(
-        state,
-        tenant,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await?;
+    let compiled = integrations::instance_plan(state, &instance).await?;
     let redeploy = settings.config.is_some()
         || settings.connections.is_some()
         || settings.allowed_hosts.is_some();
@@ -652,13 +646,7 @@ pub async fn redeploy(
     id: &str,
 ) -> Result<(Instance, Vec<HookResult>), ApiError> {
     let mut instance = get(state, tenant, id).await?;
-    let compiled = integrations::plan(
-        state,
-        tenant,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await?;
+    let compiled = integrations::instance_plan(state, &instance).await?;
     let results = deploy_hooks(state, &mut instance, &compiled).await?;
     Ok((instance, results))
 }
@@ -673,13 +661,7 @@ pub async fn upgrade(
     version: i64,
 ) -> Result<(Instance, Vec<HookResult>), ApiError> {
     let mut instance = get(state, tenant, id).await?;
-    let old = integrations::plan(
-        state,
-        tenant,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await?;
+    let old = integrations::instance_plan(state, &instance).await?;
     let new = integrations::plan(state, tenant, &instance.integration_key, version).await?;
     check_config(&instance.config, &new)?;
     crate::scheduler::check_config(&new, &instance.config)?;
@@ -730,14 +712,7 @@ pub async fn remove(state: &AppState, tenant: &str, id: &str) -> Result<Vec<Hook
     let instance = get(state, tenant, id).await?;
     // No scheduled run may start while the remove hooks and flows run.
     crate::scheduler::unschedule(state, &instance).await?;
-    let results = match integrations::plan(
-        state,
-        tenant,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await
-    {
+    let results = match integrations::instance_plan(state, &instance).await {
         Ok(compiled) => {
             let mut results = run_hooks(state, &instance, &compiled, InstanceHook::Remove).await?;
             results.extend(

@@ -319,6 +319,20 @@ pub async fn latest_version(state: &AppState, tenant: &str, key: &str) -> Result
         .ok_or_else(|| ApiError::not_found(format_args!("integration `{key}`")))
 }
 
+/// The integration version an instance runs, compiled (see [`plan`]).
+pub async fn instance_plan(
+    state: &AppState,
+    instance: &crate::store::instances::Instance,
+) -> Result<Arc<CompiledIntegration>, ApiError> {
+    plan(
+        state,
+        &instance.tenant_id,
+        &instance.integration_key,
+        instance.integration_version,
+    )
+    .await
+}
+
 /// Integration `key` at `version` of `tenant`, compiled: from the cache, else loaded
 /// from the store, its pinned components loaded from the registry and compiled once.
 /// 404 when the tenant has no such version.

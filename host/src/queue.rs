@@ -131,13 +131,7 @@ pub async fn flow_policy(
         .get_instance(tenant, instance)
         .await?
         .ok_or_else(|| ApiError::not_found("instance"))?;
-    let compiled = crate::integrations::plan(
-        state,
-        &instance.tenant_id,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await?;
+    let compiled = crate::integrations::instance_plan(state, &instance).await?;
     Ok(compiled.plan.flow_policy(flow).cloned().unwrap_or_default())
 }
 

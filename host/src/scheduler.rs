@@ -77,13 +77,7 @@ fn specs(
 /// an instance's version, config, enabled flag or status.
 pub async fn sync_instance(state: &AppState, instance: &Instance) -> Result<(), ApiError> {
     let specs = if instance.enabled && instance.status == InstanceStatus::Deployed {
-        let compiled = integrations::plan(
-            state,
-            &instance.tenant_id,
-            &instance.integration_key,
-            instance.integration_version,
-        )
-        .await?;
+        let compiled = integrations::instance_plan(state, instance).await?;
         specs(&compiled, &instance.config, now_ms())?
     } else {
         Vec::new()
@@ -188,13 +182,7 @@ async fn fire(state: &AppState, row: &Schedule, now: i64) -> Result<bool, ApiErr
     {
         return Ok(false);
     }
-    let compiled = integrations::plan(
-        state,
-        &instance.tenant_id,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await?;
+    let compiled = integrations::instance_plan(state, &instance).await?;
     let body = json!({
         "scheduledAt": schedule.rfc3339(scheduled_ms),
         "cron": schedule.expression(),

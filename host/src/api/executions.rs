@@ -304,13 +304,7 @@ async fn replay(
             instance.status.as_str()
         )));
     }
-    let compiled = crate::integrations::plan(
-        &state,
-        &instance.tenant_id,
-        &instance.integration_key,
-        instance.integration_version,
-    )
-    .await?;
+    let compiled = crate::integrations::instance_plan(&state, &instance).await?;
     if !compiled.plan.has_flow(&execution.flow_key) {
         return Err(ApiError::conflict(format!(
             "flow `{}` is not in version {} of integration `{}`, which the instance now runs",

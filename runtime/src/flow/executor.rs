@@ -479,25 +479,8 @@ impl<'a> Run<'a> {
 
     fn new_record(&self, key: &str, kind: StepKind, started_ms: u64) -> StepRecord {
         StepRecord {
-            key: key.to_string(),
-            kind,
             iteration: self.iteration.clone(),
-            component: None,
-            action: None,
-            status: StepStatus::Succeeded,
-            started_at_ms: started_ms,
-            ended_at_ms: started_ms,
-            duration_us: 0,
-            flow: None,
-            child_execution_id: None,
-            attempts: Vec::new(),
-            fuel_used: 0,
-            peak_memory_bytes: 0,
-            input: None,
-            result: None,
-            branch: None,
-            error: None,
-            logs: Vec::new(),
+            ..StepRecord::started(key, kind, started_ms)
         }
     }
 

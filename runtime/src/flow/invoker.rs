@@ -122,25 +122,9 @@ impl FlowInvoker {
         let started = Instant::now();
         let options = self.engine.options();
         let mut record = StepRecord {
-            key: key.clone(),
-            kind: StepKind::InvokeFlow,
-            iteration: Vec::new(),
-            component: None,
-            action: None,
             flow: Some(name.to_string()),
-            child_execution_id: None,
-            status: StepStatus::Succeeded,
-            started_at_ms: started_ms,
-            ended_at_ms: started_ms,
-            duration_us: 0,
-            attempts: Vec::new(),
-            fuel_used: 0,
-            peak_memory_bytes: 0,
             input: Some(InputSummary::of(&payload, options.input_preview_bytes)),
-            result: None,
-            branch: None,
-            error: None,
-            logs: Vec::new(),
+            ..StepRecord::started(&key, StepKind::InvokeFlow, started_ms)
         };
         if let Err(error) = self.take_step() {
             return Err(self.refuse(record, started, error));
@@ -245,25 +229,10 @@ impl Invoker for FlowInvoker {
         let started = Instant::now();
         let options = self.engine.options();
         let mut record = StepRecord {
-            key: key.clone(),
-            kind: StepKind::Invoke,
-            iteration: Vec::new(),
             component: Some(component.to_string()),
             action: Some(action.to_string()),
-            flow: None,
-            child_execution_id: None,
-            status: StepStatus::Succeeded,
-            started_at_ms: started_ms,
-            ended_at_ms: started_ms,
-            duration_us: 0,
-            attempts: Vec::new(),
-            fuel_used: 0,
-            peak_memory_bytes: 0,
             input: Some(InputSummary::of(&input, options.input_preview_bytes)),
-            result: None,
-            branch: None,
-            error: None,
-            logs: Vec::new(),
+            ..StepRecord::started(&key, StepKind::Invoke, started_ms)
         };
         if let Err(error) = self.take_step() {
             return Err(self.refuse(record, started, error));

@@ -154,6 +154,32 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
+    /// A record of step `key` started at `started_ms` (succeeded until said otherwise),
+    /// with nothing else filled in yet.
+    pub fn started(key: &str, kind: StepKind, started_ms: u64) -> Self {
+        StepRecord {
+            key: key.to_string(),
+            kind,
+            iteration: Vec::new(),
+            component: None,
+            action: None,
+            flow: None,
+            child_execution_id: None,
+            status: StepStatus::Succeeded,
+            started_at_ms: started_ms,
+            ended_at_ms: started_ms,
+            duration_us: 0,
+            attempts: Vec::new(),
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            input: None,
+            result: None,
+            branch: None,
+            error: None,
+            logs: Vec::new(),
+        }
+    }
+
     /// The inline result, if the result was small enough to keep in the record.
     pub fn result_value(&self) -> Option<&Value> {
         match &self.result {
