@@ -91,6 +91,13 @@ impl Context {
             .map(|(_, url)| url.as_str())
     }
 
+    /// The current flow's own webhook URL (what an `on_deploy` hook registers with the
+    /// remote service); a fatal error naming the flow when the host gave none.
+    pub fn own_webhook_url(&self) -> Result<&str, Error> {
+        self.webhook_url(self.flow_name())
+            .ok_or_else(|| Error::fatal(format!("no webhook URL for flow `{}`", self.flow_name())))
+    }
+
     /// Webhook URL of every flow of the instance, as `(flow name, url)` pairs.
     pub fn webhook_urls(&self) -> &[(String, String)] {
         &self.raw.webhook_urls

@@ -477,19 +477,13 @@ fn hook_key(ctx: &Context) -> String {
     format!("github:webhook:{}", ctx.flow_name())
 }
 
-fn own_webhook_url(ctx: &Context) -> Result<String, Error> {
-    ctx.webhook_url(ctx.flow_name())
-        .map(str::to_string)
-        .ok_or_else(|| Error::fatal(format!("no webhook URL for flow `{}`", ctx.flow_name())))
-}
-
 /// Registers the flow's webhook URL on the configured repository. Idempotent: a hook
 /// that already delivers to the URL is reused (and given the current secret), extra
 /// copies are deleted, and the hook of an earlier deploy to another repository or URL
 /// goes.
 fn on_deploy(ctx: &mut Context, inputs: IssueEventInputs) -> Result<(), Error> {
     let repo = Repo::parse(&ctx.require_config::<String>(REPOSITORY_CONFIG)?)?;
-    let url = own_webhook_url(ctx)?;
+    let url = ctx.own_webhook_url()?.to_string();
     let secret = webhook_secret(ctx, &inputs)?;
     let api = Api::new(ctx)?;
     let key = hook_key(ctx);

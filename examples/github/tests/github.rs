@@ -2,8 +2,6 @@
 //! harness against the fake GitHub: issue and webhook actions, error kinds, the signed
 //! `issueEvent` trigger, its idempotent instance hooks, and the repository picklist.
 
-use std::sync::OnceLock;
-
 use serde_json::{Value, json};
 use sluice_fakes::FakeGithub;
 use sluice_fakes::WebhookEvent;
@@ -18,13 +16,10 @@ const SECRET: &str = "hook-secret";
 const FLOW: &str = "GitHub events";
 const FLOW_URL: &str = "https://hooks.sluice.test/github";
 
+/// The built component in a new harness (each call loads and compiles it anew).
 fn component() -> Harness {
-    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
-    let wasm = WASM.get_or_init(|| {
-        let path = example("github").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::read(path).unwrap()
-    });
-    Harness::new(wasm).unwrap()
+    let path = example("github").unwrap_or_else(|e| panic!("{e}"));
+    Harness::from_file(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn connection(api: &str, token: &str) -> Connection {

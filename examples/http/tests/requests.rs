@@ -3,7 +3,6 @@
 //! raw bodies, bearer tokens from connections, the allow-list, and status mapping.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,13 +16,10 @@ use sluice_runtime::guest_build::example;
 use sluice_runtime::harness::Harness;
 use sluice_runtime::{Connection, GuestErrorKind, OAuthToken};
 
+/// The built component in a new harness (each call loads and compiles it anew).
 fn component() -> Harness {
-    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
-    let wasm = WASM.get_or_init(|| {
-        let path = example("http").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::read(path).unwrap()
-    });
-    Harness::new(wasm).unwrap()
+    let path = example("http").unwrap_or_else(|e| panic!("{e}"));
+    Harness::from_file(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The stand-in API: `/echo` answers with what it received as JSON, `/text` and

@@ -160,10 +160,7 @@ fn webhook_key(ctx: &Context) -> String {
 fn on_deploy(ctx: &mut Context, _inputs: WebhookInputs) -> Result<(), Error> {
     // A real connector would register the URL with GitHub here. `set` overwrites, so
     // running the hook twice leaves the same state: hooks must be idempotent.
-    let url = ctx
-        .webhook_url(ctx.flow_name())
-        .ok_or_else(|| Error::fatal(format!("no webhook URL for flow `{}`", ctx.flow_name())))?
-        .to_string();
+    let url = ctx.own_webhook_url()?.to_string();
     ctx.instance_state().set(&webhook_key(ctx), &url)?;
     info!("registered {url}");
     Ok(())

@@ -2,8 +2,6 @@
 //! SDK's dispatch, state, logging, config, connections, HMAC-checked triggers, hooks
 //! and HTTP client, end to end, as the guest-sdk README's testing section does it.
 
-use std::sync::OnceLock;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,13 +11,10 @@ use sluice_runtime::harness::{Harness, Scope, build_component};
 use sluice_runtime::{Connection, Data, GuestErrorKind, HttpRequest, TriggerOutcome};
 use sluice_sdk::hmac::sign_github;
 
+/// The built component in a new harness (each call loads and compiles it anew).
 fn harness() -> Harness {
-    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
-    let wasm = WASM.get_or_init(|| {
-        let path = build_component(env!("CARGO_MANIFEST_DIR")).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::read(path).expect("reading the built component")
-    });
-    Harness::new(wasm).expect("loading sdk-demo")
+    let path = build_component(env!("CARGO_MANIFEST_DIR")).unwrap_or_else(|e| panic!("{e}"));
+    Harness::from_file(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]

@@ -493,17 +493,11 @@ fn webhook_key(ctx: &Context) -> String {
     format!("zendesk:webhook:{}", ctx.flow_name())
 }
 
-fn own_webhook_url(ctx: &Context) -> Result<String, Error> {
-    ctx.webhook_url(ctx.flow_name())
-        .map(str::to_string)
-        .ok_or_else(|| Error::fatal(format!("no webhook URL for flow `{}`", ctx.flow_name())))
-}
-
 /// Creates the flow's webhook. Idempotent: a webhook already delivering to the flow's
 /// URL is reused, extra copies are deleted, and a remembered webhook that delivers
 /// elsewhere (the URL changed) goes.
 fn on_deploy(ctx: &mut Context, _inputs: NoInput) -> Result<(), Error> {
-    let endpoint = own_webhook_url(ctx)?;
+    let endpoint = ctx.own_webhook_url()?.to_string();
     let api = Api::new(ctx)?;
     let key = webhook_key(ctx);
     let remembered: Option<DeployedWebhook> = ctx.instance_state().get(&key)?;

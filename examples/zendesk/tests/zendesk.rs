@@ -2,8 +2,6 @@
 //! harness against the fake Zendesk: ticket actions, error kinds, the `ticketEvent`
 //! trigger's signature checks and secret cache, and its idempotent instance hooks.
 
-use std::sync::OnceLock;
-
 use serde_json::{Value, json};
 use sluice_fakes::zendesk::sign;
 use sluice_fakes::{FakeZendesk, WebhookEvent};
@@ -16,13 +14,10 @@ const FLOW: &str = "Zendesk events";
 const FLOW_URL: &str = "https://hooks.sluice.test/zendesk";
 const WEBHOOK_KEY: &str = "zendesk:webhook:Zendesk events";
 
+/// The built component in a new harness (each call loads and compiles it anew).
 fn component() -> Harness {
-    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
-    let wasm = WASM.get_or_init(|| {
-        let path = example("zendesk").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::read(path).unwrap()
-    });
-    Harness::new(wasm).unwrap()
+    let path = example("zendesk").unwrap_or_else(|e| panic!("{e}"));
+    Harness::from_file(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn connection(base_url: &str, token: &str) -> Connection {
