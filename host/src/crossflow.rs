@@ -117,17 +117,11 @@ impl FlowLauncher for HostLauncher {
             instance_id: parent.instance_id.clone(),
             flow_key: launch.flow.clone(),
             trigger: TriggerKind::Flow,
-            payload: Payload {
-                method: "POST".into(),
-                path: String::new(),
-                query: Vec::new(),
-                headers: vec![
-                    ("content-type".into(), "application/json".into()),
-                    (PARENT_HEADER.into(), parent.execution_id.clone()),
-                ],
-                body: launch.payload.clone().into_bytes(),
-                received_ms: now_ms(),
-            },
+            payload: Payload::host_json(
+                (PARENT_HEADER, &parent.execution_id),
+                launch.payload.clone().into_bytes(),
+                now_ms(),
+            ),
             parent_id: Some(parent.execution_id.clone()),
             replay_of: None,
             singleton: false,

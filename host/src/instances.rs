@@ -405,35 +405,24 @@ async fn run_event_flows(
     let mut results = Vec::new();
     for flow in compiled.plan.event_flow_keys(event) {
         let now = now_ms();
-        let payload = Payload {
-            method: "POST".into(),
-            path: String::new(),
-            query: Vec::new(),
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("sluice-event".into(), label.into()),
-            ],
-            body: b"{}".to_vec(),
-            received_ms: now,
-        };
-        let execution = crate::queue::NewExecution {
+        let new = crate::queue::NewExecution {
             tenant_id: instance.tenant_id.clone(),
             instance_id: instance.id.clone(),
             flow_key: flow.to_string(),
             trigger: crate::queue::TriggerKind::Event,
-            payload: payload.clone(),
+            payload: Payload::host_json(("sluice-event", label), b"{}".to_vec(), now),
             parent_id: None,
             replay_of: None,
             singleton: false,
-        }
-        .row(ExecutionStatus::Running, now);
+        };
+        let execution = new.row(ExecutionStatus::Running, now);
         state
             .store
-            .insert_execution(&execution, &payload, None)
+            .insert_execution(&execution, &new.payload, None)
             .await?;
         // `None`: the run reads the instance as stored, like a worker's run, rather
         // than this caller's copy.
-        let record = execution::run(state, &execution, payload, None).await;
+        let record = execution::run(state, &execution, new.payload, None).await;
         let (status, message) = match record {
             Some(record) if record.succeeded() => ("completed".to_string(), None),
             Some(record) => (

@@ -189,17 +189,11 @@ async fn fire(state: &AppState, row: &Schedule, now: i64) -> Result<bool, ApiErr
         "timezone": schedule.timezone(),
         "missed": later,
     });
-    let payload = Payload {
-        method: "POST".into(),
-        path: String::new(),
-        query: Vec::new(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            (TRIGGER_HEADER.into(), "schedule".into()),
-        ],
-        body: serde_json::to_vec(&body).map_err(ApiError::internal)?,
-        received_ms: now,
-    };
+    let payload = Payload::host_json(
+        (TRIGGER_HEADER, "schedule"),
+        serde_json::to_vec(&body).map_err(ApiError::internal)?,
+        now,
+    );
     let enqueued = queue::enqueue(
         state,
         NewExecution {

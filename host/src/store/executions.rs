@@ -145,6 +145,24 @@ pub struct Payload {
     pub received_ms: i64,
 }
 
+impl Payload {
+    /// A JSON `POST` the host makes itself (a schedule, an instance event, another
+    /// flow), marked by one header saying where it came from.
+    pub fn host_json(header: (&str, &str), body: Vec<u8>, received_ms: i64) -> Payload {
+        Payload {
+            method: "POST".into(),
+            path: String::new(),
+            query: Vec::new(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                (header.0.into(), header.1.into()),
+            ],
+            body,
+            received_ms,
+        }
+    }
+}
+
 /// One stored log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
