@@ -9,8 +9,8 @@ use sluice_runtime::{Runtime, RuntimeConfig};
 
 use crate::config::ServerConfig;
 use crate::execution::HostResultStore;
-use crate::ingress::QueueSignal;
 use crate::integrations::PlanCache;
+use crate::queue::QueueSignal;
 use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use sluice_runtime::flow::{ExecutionRecord, FlowResponse, RecordedValue};
-use tokio::sync::Notify;
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
@@ -23,9 +22,6 @@ pub const SYNCHRONOUS_HEADER: &str = "sluice-synchronous";
 pub const EXECUTION_ID_HEADER: &str = "sluice-execution-id";
 /// The header carrying a flow's API key.
 pub const API_KEY_HEADER: &str = "api-key";
-
-/// How long a running execution's lease lasts before it counts as abandoned.
-pub const LEASE_MS: i64 = 20 * 60 * 1000;
 
 /// What the caller of a webhook gets.
 pub enum Accepted {
@@ -42,22 +38,6 @@ pub enum Accepted {
     /// Not queued: a FIFO flow saw the request's dedupe id within its window; the
     /// id is the earlier execution's.
     Duplicate { execution_id: String },
-}
-
-/// Wakes idle workers when an execution is queued.
-#[derive(Default)]
-pub struct QueueSignal {
-    notify: Notify,
-}
-
-impl QueueSignal {
-    pub fn notify(&self) {
-        self.notify.notify_one();
-    }
-
-    pub async fn wait(&self) {
-        self.notify.notified().await;
-    }
 }
 
 /// A webhook request as received.

@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use sluice_runtime::flow::FlowPolicy;
+use tokio::sync::Notify;
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::execution;
-use crate::ingress::{Accepted, LEASE_MS};
+use crate::ingress::Accepted;
 use crate::store::executions::{
     EnqueueOutcome, EnqueuePolicy, Execution, ExecutionStatus, Payload,
 };
@@ -19,6 +20,25 @@ use crate::store::{new_id, now_ms};
 
 /// The FIFO dedupe window, in (possibly compressed) minutes.
 const DEDUPE_WINDOW_MINUTES: u32 = 10;
+
+/// How long a running execution's lease lasts before it counts as abandoned.
+pub const LEASE_MS: i64 = 20 * 60 * 1000;
+
+/// Wakes idle workers when an execution is queued.
+#[derive(Default)]
+pub struct QueueSignal {
+    notify: Notify,
+}
+
+impl QueueSignal {
+    pub fn notify(&self) {
+        self.notify.notify_one();
+    }
+
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+}
 
 /// What started an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

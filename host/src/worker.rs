@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::app::AppState;
 use crate::execution;
-use crate::ingress::LEASE_MS;
+use crate::queue::LEASE_MS;
 use crate::store::now_ms;
 
 /// How often an idle worker looks at the queue without a signal.
