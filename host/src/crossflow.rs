@@ -137,16 +137,6 @@ impl FlowLauncher for HostLauncher {
         let policy = queue::flow_policy(&state, &parent.tenant_id, &parent.instance_id, flow)
             .await
             .map_err(|err| from_api(flow, err))?;
-        if policy.fifo {
-            // As for a webhook caller: a FIFO flow's executions run from its queue.
-            return Err(error(
-                GuestErrorKind::Fatal,
-                format!(
-                    "flow `{flow}` is a FIFO flow: its executions run one at a time from its \
-                     queue, so it can only be invoked asynchronously"
-                ),
-            ));
-        }
         // The parent waits no longer than a webhook caller would, nor past its own end.
         let mut wait = state.config.sync_deadline;
         if let Some(deadline) = launch.deadline {
@@ -160,7 +150,7 @@ impl FlowLauncher for HostLauncher {
                 ),
             ));
         }
-        match queue::run_synchronously(&state, new, None, wait)
+        match queue::run_synchronously(&state, new, &policy, None, wait)
             .await
             .map_err(|err| from_api(flow, err))?
         {

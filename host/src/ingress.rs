@@ -127,16 +127,6 @@ pub async fn accept(
     let asked = delivery
         .header(SYNCHRONOUS_HEADER)
         .is_some_and(|value| value.eq_ignore_ascii_case("true"));
-    if asked && policy.fifo {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "fifo-flow",
-            format!(
-                "flow `{}` is a FIFO flow: its executions run from its queue, one at a time, and cannot be synchronous",
-                webhook.flow_key
-            ),
-        ));
-    }
     let synchronous =
         compiled.plan.flow_synchronous(&webhook.flow_key) || settings.synchronous || asked;
     let new = NewExecution {
@@ -157,8 +147,14 @@ pub async fn accept(
         singleton: false,
     };
     if synchronous {
-        return queue::run_synchronously(state, new, Some(context), state.config.sync_deadline)
-            .await;
+        return queue::run_synchronously(
+            state,
+            new,
+            &policy,
+            Some(context),
+            state.config.sync_deadline,
+        )
+        .await;
     }
     Ok(match queue::enqueue_with(state, new, &policy).await? {
         Enqueued::Queued { execution_id } | Enqueued::Skipped { execution_id } => {

@@ -221,15 +221,27 @@ pub async fn enqueue_with(
 }
 
 /// Runs an execution at once (written as running first, so a crash cannot lose it)
-/// while the caller waits up to `deadline`; the execution goes on after it.
+/// while the caller waits up to `deadline`; the execution goes on after it. A FIFO
+/// flow (`policy`) is refused: its executions only run from its queue, in order.
 /// `instance` is the context of the execution's instance if the caller has just read
 /// it (a webhook's ingress); without it, the run reads it.
 pub async fn run_synchronously(
     state: &AppState,
     new: NewExecution,
+    policy: &FlowPolicy,
     instance: Option<InstanceContext>,
     deadline: Duration,
 ) -> Result<Accepted, ApiError> {
+    if policy.fifo {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "fifo-flow",
+            format!(
+                "flow `{}` is a FIFO flow: its executions run from its queue, one at a time, and cannot be synchronous",
+                new.flow_key
+            ),
+        ));
+    }
     let now = now_ms();
     let execution = new.row(ExecutionStatus::Running, now);
     // Written running with its lease in one write: if the process dies during the
