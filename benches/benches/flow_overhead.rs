@@ -157,9 +157,7 @@ fn main() -> ExitCode {
 }
 
 fn run(options: Options) -> Result<(), String> {
-    let path = sluice_runtime::guest_build::example("hello").map_err(|err| err.to_string())?;
-    let bytes =
-        std::fs::read(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let bytes = sluice_benches::example_bytes("hello")?;
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

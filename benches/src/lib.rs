@@ -17,6 +17,12 @@ use std::time::Duration;
 
 use sluice_runtime::{LogRecord, LogSink};
 
+/// The bytes of example guest `name` (built on first use).
+pub fn example_bytes(name: &str) -> Result<Vec<u8>, String> {
+    let path = sluice_runtime::guest_build::example(name).map_err(|err| err.to_string())?;
+    std::fs::read(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))
+}
+
 /// Discards every log line, so that the cost of storing logs is not measured.
 pub struct DiscardLog;
 

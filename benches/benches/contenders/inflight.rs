@@ -95,9 +95,7 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
             other => return Err(format!("unknown inflight option `{other}`")),
         }
     }
-    let path = sluice_runtime::guest_build::example("hello").map_err(|err| err.to_string())?;
-    let bytes =
-        std::fs::read(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let bytes = sluice_benches::example_bytes("hello")?;
     let executor = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -114,9 +114,7 @@ pub fn measure(
     protocol: &Protocol,
     decommit_batch: Option<usize>,
 ) -> Result<Value, String> {
-    let path = sluice_runtime::guest_build::example("hello").map_err(|err| err.to_string())?;
-    let bytes =
-        std::fs::read(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let bytes = sluice_benches::example_bytes("hello")?;
     let started = Instant::now();
     let job = match name {
         "sluice" => Job::Sluice(SluiceJob::new(&bytes)?),
