@@ -15,6 +15,7 @@ pub mod instances;
 pub mod integrations;
 pub mod queue;
 pub mod ratelimit;
+pub mod process;
 pub mod registry;
 pub mod retention;
 pub mod scheduler;

@@ -230,6 +230,24 @@ struct Report<'a> {
     outcome: &'a Outcome,
     metering: &'a Metering,
     logs: Vec<LogRecord>,
+    host: HostUsage,
+}
+
+/// What the `sluice run` process itself used, so that a test (or a person) can see
+/// that a hostile guest was contained without an outside profiler.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HostUsage {
+    /// Peak resident set size of this process, in bytes (the kernel's `ru_maxrss`).
+    max_rss_bytes: u64,
+}
+
+impl HostUsage {
+    fn now() -> Self {
+        HostUsage {
+            max_rss_bytes: crate::process::max_rss_bytes(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -317,6 +335,7 @@ async fn try_run(args: RunArgs) -> Result<ExitStatus, RunError> {
         outcome: &report.outcome,
         metering: &report.metering,
         logs: logs.take(),
+        host: HostUsage::now(),
     };
     let text = serde_json::to_string_pretty(&document).map_err(RunError::Serialize)?;
     let mut stdout = io::stdout().lock();
