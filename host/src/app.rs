@@ -5,7 +5,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use sluice_runtime::flow::{EngineOptions, FlowEngine};
-use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_runtime::{NetworkPolicy, Runtime, RuntimeConfig};
 
 use crate::config::ServerConfig;
 use crate::execution::HostResultStore;
@@ -35,6 +35,10 @@ pub struct Shared {
     pub plans: PlanCache,
     /// Per-endpoint webhook rate limit (`config.webhook_rate_limit`).
     pub rate_limit: crate::ratelimit::WebhookRateLimit,
+    /// The operator's network policy for guests' outbound HTTP (the ranges opened by
+    /// `config.egress_allow_cidrs`), shared by every execution so the per-tenant cap
+    /// on requests in flight counts across them.
+    pub network: Arc<NetworkPolicy>,
 }
 
 impl Deref for AppState {
@@ -56,6 +60,8 @@ pub enum StartError {
     Secrets(#[from] crate::secrets::SecretsError),
     #[error(transparent)]
     Runtime(#[from] sluice_runtime::RuntimeError),
+    #[error(transparent)]
+    Egress(#[from] sluice_runtime::CidrError),
 }
 
 impl AppState {
@@ -86,6 +92,12 @@ impl AppState {
             },
         );
         let rate_limit = crate::ratelimit::WebhookRateLimit::new(config.webhook_rate_limit);
+        let network = config
+            .egress_allow_cidrs
+            .iter()
+            .try_fold(NetworkPolicy::new(), |network, cidr| {
+                network.allow_cidr(cidr)
+            })?;
         let state = AppState {
             inner: Arc::new(Shared {
                 store,
@@ -96,6 +108,7 @@ impl AppState {
                 queue: Arc::new(QueueSignal::default()),
                 plans: PlanCache::default(),
                 rate_limit,
+                network: Arc::new(network),
             }),
         };
         launcher.bind(&state);

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub minute: Duration,
     /// How often the scheduler looks for due schedules.
     pub schedule_tick: Duration,
+    /// Private or special-purpose address ranges guests' outbound HTTP may reach
+    /// (`--egress-allow-cidr`); none by default.
+    pub egress_allow_cidrs: Vec<String>,
 }
 
 impl ServerConfig {
@@ -68,6 +71,7 @@ impl ServerConfig {
             sync_time_limit: Duration::from_secs(30),
             minute: Duration::from_secs(60),
             schedule_tick: Duration::from_secs(1),
+            egress_allow_cidrs: Vec::new(),
         }
     }
 

@@ -325,6 +325,7 @@ fn build_environment(
             config: Arc::new(config),
             log,
             egress: Arc::new(egress),
+            network: Arc::clone(&state.network),
             invoker: None,
         },
         limits,

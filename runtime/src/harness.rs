@@ -31,8 +31,9 @@ pub use crate::guest_build::{GuestBuildError, build_component};
 use crate::{
     Call, Capabilities, Connection, Data, EgressPolicy, EgressRuleError, ExecuteError,
     ExecutionContext, GuestError, HttpRequest, Invoker, Limits, LoadError, LoadedComponent,
-    LogRecord, MemoryLogSink, MemoryStateStore, Metering, Outcome, Output, Returned, Runtime,
-    RuntimeConfig, RuntimeError, StateNamespace, StaticConfig, StaticConnections, TriggerOutcome,
+    LogRecord, MemoryLogSink, MemoryStateStore, Metering, NetworkPolicy, Outcome, Output, Returned,
+    Runtime, RuntimeConfig, RuntimeError, StateNamespace, StaticConfig, StaticConnections,
+    TriggerOutcome,
 };
 
 /// What went wrong in a harness call. Guest failures are not errors here: they are
@@ -204,6 +205,7 @@ pub struct Harness {
     config: StaticConfig,
     egress: EgressPolicy,
     allowed_hosts: Vec<String>,
+    network: Arc<NetworkPolicy>,
     limits: Limits,
     context: ExecutionContext,
     components: HashMap<String, LoadedComponent>,
@@ -224,6 +226,11 @@ impl Harness {
             config: StaticConfig::new(),
             egress: EgressPolicy::deny_all(),
             allowed_hosts: Vec::new(),
+            // Component authors test against fakes on loopback, so the harness opens
+            // loopback (and only loopback) the way an operator would with
+            // `--egress-allow-cidr 127.0.0.0/8`; every other private range stays shut,
+            // as on a server. `with_network` replaces this.
+            network: Arc::new(NetworkPolicy::new().allow_loopback()),
             limits: Limits::default(),
             context: ExecutionContext {
                 execution_id: String::new(),
@@ -286,6 +293,13 @@ impl Harness {
         self.allowed_hosts.push(rule.to_string());
         self.egress = EgressPolicy::parse(&self.allowed_hosts)?;
         Ok(self)
+    }
+
+    /// Replaces the operator's network policy (opened ranges, resolver, outbound
+    /// caps); the default opens loopback only.
+    pub fn with_network(mut self, network: NetworkPolicy) -> Self {
+        self.network = Arc::new(network);
+        self
     }
 
     /// Replaces the limits of every execution.
@@ -411,6 +425,7 @@ impl Harness {
             config: Arc::new(self.config.clone()),
             log: Arc::new(logs.clone()),
             egress: Arc::new(self.egress.clone()),
+            network: Arc::clone(&self.network),
             invoker: None,
         };
         if !self.components.is_empty() || !self.flows.is_empty() {

@@ -39,7 +39,10 @@ pub use capabilities::config::{ConfigSource, StaticConfig};
 pub use capabilities::connections::{
     Connection, ConnectionError, ConnectionProvider, OAuthToken, StaticConnections,
 };
-pub use capabilities::http::{EgressPolicy, EgressRuleError};
+pub use capabilities::http::{
+    CidrError, EgressPolicy, EgressRuleError, NetworkPolicy, OutboundLimits, REFUSALS_LOGGED,
+    Resolver, StaticResolver, SystemResolver,
+};
 pub use capabilities::invoke::Invoker;
 pub use capabilities::log::{LogLevel, LogRecord, LogSink, MemoryLogSink, TracingLogSink};
 pub use capabilities::state::{

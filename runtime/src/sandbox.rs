@@ -103,6 +103,7 @@ pub(crate) async fn execute(
         }
     };
     let remaining = store.get_fuel().unwrap_or(0);
+    store.data_mut().finish_egress();
     let host = store.data();
     let outcome = attach_stderr(outcome, host);
     flush_stdio(host);

@@ -500,6 +500,8 @@ async fn outbound_http_honours_the_allow_list() {
     let port = serve_http().await;
     let (mut caps, logs) = capabilities();
     caps.egress = Arc::new(EgressPolicy::parse([format!("http://127.0.0.1:{port}")]).unwrap());
+    // The fake listens on loopback, which only the operator can open.
+    caps.network = Arc::new(sluice_runtime::NetworkPolicy::new().allow_loopback());
     let call = |port: u16| {
         action(
             "http-get",

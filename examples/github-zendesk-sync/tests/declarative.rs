@@ -76,6 +76,8 @@ impl Declarative {
                     .with_str("githubWebhookSecret", GITHUB_SECRET),
             ),
             egress: Arc::new(EgressPolicy::parse([github.url(), zendesk.url()]).unwrap()),
+            // The fakes listen on loopback, which only the operator can open.
+            network: Arc::new(sluice_runtime::NetworkPolicy::new().allow_loopback()),
             ..Capabilities::default()
         };
         let env = RunEnv {

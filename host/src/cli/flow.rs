@@ -91,6 +91,11 @@ pub struct RunFlowArgs {
     #[arg(long = "allow-host", value_name = "RULE", value_parser = parse_allow_host)]
     pub allow_host: Vec<String>,
 
+    /// Let outbound HTTP reach a private or special-purpose range (repeatable), as
+    /// for `sluice run`.
+    #[arg(long = "egress-allow-cidr", value_name = "CIDR", value_parser = super::serve::parse_egress_cidr)]
+    pub egress_allow_cidr: Vec<String>,
+
     /// Wall-clock deadline of each step's sandbox, in milliseconds.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: Option<u64>,
@@ -150,6 +155,8 @@ pub enum FlowError {
     Payload(serde_json::Error),
     #[error(transparent)]
     Egress(#[from] EgressRuleError),
+    #[error(transparent)]
+    EgressCidr(#[from] sluice_runtime::CidrError),
     #[error("cannot load components: {0}")]
     Catalog(String),
     #[error("cannot start the runtime: {0}")]
@@ -168,6 +175,7 @@ impl FlowError {
             | FlowError::Invalid { .. }
             | FlowError::Payload(_)
             | FlowError::Egress(_)
+            | FlowError::EgressCidr(_)
             | FlowError::Catalog(_)
             | FlowError::Run(_) => ExitStatus::Usage,
             FlowError::Runtime(_) | FlowError::Write(_) => ExitStatus::Internal,
@@ -391,6 +399,12 @@ async fn run_command(args: RunFlowArgs) -> Result<ExitStatus, FlowError> {
     };
     serde_json::from_str::<serde::de::IgnoredAny>(&payload).map_err(FlowError::Payload)?;
     let egress = EgressPolicy::parse(&args.allow_host)?;
+    let network = args
+        .egress_allow_cidr
+        .iter()
+        .try_fold(sluice_runtime::NetworkPolicy::new(), |network, cidr| {
+            network.allow_cidr(cidr)
+        })?;
 
     let runtime = runtime()?;
     let catalog = load_catalog(&runtime, &args.components).await?;
@@ -426,6 +440,7 @@ async fn run_command(args: RunFlowArgs) -> Result<ExitStatus, FlowError> {
             state: Arc::new(MemoryStateStore::new()),
             config: Arc::new(config),
             egress: Arc::new(egress),
+            network: Arc::new(network),
             ..Capabilities::default()
         },
         limits,

@@ -78,8 +78,8 @@ pub struct RunArgs {
 
     /// Allow outbound HTTP to RULE (repeatable; without any, every request is
     /// refused). RULE is `scheme://host[:port]`: scheme `http`, `https` or `*`; host a
-    /// name, an IP address (IPv6 in brackets), `*`, or `*.domain` for its subdomains;
-    /// port a number or `*`, the scheme's default when omitted.
+    /// name, an IP address (dotted-quad IPv4, or IPv6 in brackets), or `*.domain` for
+    /// its subdomains; port a number or `*`, the scheme's default when omitted.
     #[arg(
         long = "allow-host",
         value_name = "RULE",
@@ -87,6 +87,17 @@ pub struct RunArgs {
         value_parser = parse_allow_host
     )]
     pub allow_host: Vec<String>,
+
+    /// Let outbound HTTP reach CIDR (e.g. `127.0.0.1/32`, or one address), a private
+    /// or special-purpose range that is otherwise refused whatever --allow-host says
+    /// (loopback, RFC 1918, link-local, CGNAT, ...). Repeatable.
+    #[arg(
+        long = "egress-allow-cidr",
+        value_name = "CIDR",
+        help_heading = CAPABILITIES,
+        value_parser = super::serve::parse_egress_cidr
+    )]
+    pub egress_allow_cidr: Vec<String>,
 
     /// Fuel budget (about one unit per wasm instruction), for instantiation and the
     /// call.
@@ -174,6 +185,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Egress(#[from] EgressRuleError),
+    #[error(transparent)]
+    EgressCidr(#[from] sluice_runtime::CidrError),
     #[error("cannot start the runtime: {0}")]
     Runtime(#[from] RuntimeError),
     #[error("invalid component {path}: {source}")]
@@ -194,7 +207,8 @@ impl RunError {
             | RunError::ReadComponent { .. }
             | RunError::ReadInput { .. }
             | RunError::InvalidJson { .. }
-            | RunError::Egress(_) => ExitStatus::Usage,
+            | RunError::Egress(_)
+            | RunError::EgressCidr(_) => ExitStatus::Usage,
             RunError::Load { source, .. } => match source {
                 LoadError::TooLarge { .. }
                 | LoadError::NotWasm(_)
@@ -292,6 +306,13 @@ async fn try_run(args: RunArgs) -> Result<ExitStatus, RunError> {
         log: Arc::new(logs.clone()),
         config: Arc::new(config),
         egress: Arc::new(EgressPolicy::parse(&args.allow_host)?),
+        network: Arc::new(
+            args.egress_allow_cidr
+                .iter()
+                .try_fold(sluice_runtime::NetworkPolicy::new(), |network, cidr| {
+                    network.allow_cidr(cidr)
+                })?,
+        ),
         ..Capabilities::default()
     };
 

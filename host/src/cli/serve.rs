@@ -75,6 +75,13 @@ pub struct ServeArgs {
 
     /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
     /// For tests that compress time; leave it alone in production.
+    /// Let guests' outbound HTTP reach CIDR (e.g. `10.20.0.0/16`, or one address),
+    /// a private or special-purpose range that is otherwise refused whatever the
+    /// tenants' `allowedHosts` say (loopback, RFC 1918, link-local, CGNAT, ...).
+    /// Repeatable. Only the operator can open these; tenants cannot.
+    #[arg(long = "egress-allow-cidr", value_name = "CIDR", value_parser = parse_egress_cidr)]
+    pub egress_allow_cidr: Vec<String>,
+
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
     pub minute_ms: u64,
 
@@ -99,11 +106,18 @@ impl ServeArgs {
         config.sync_time_limit = Duration::from_secs(self.sync_time_limit_secs.max(1));
         config.minute = Duration::from_millis(self.minute_ms.max(1));
         config.schedule_tick = Duration::from_millis(self.schedule_tick_ms.max(10));
+        config.egress_allow_cidrs = self.egress_allow_cidr.clone();
         config
     }
 }
 
 /// Runs the server until SIGINT or SIGTERM.
+/// Checks a CIDR now, so a typo is a usage error naming the option.
+pub(crate) fn parse_egress_cidr(text: &str) -> Result<String, sluice_runtime::CidrError> {
+    sluice_runtime::NetworkPolicy::new().allow_cidr(text)?;
+    Ok(text.to_string())
+}
+
 pub async fn serve(args: ServeArgs) -> ExitStatus {
     let running = match server::start(args.config()).await {
         Ok(running) => running,

@@ -20,13 +20,27 @@ pub struct Server {
     args: Vec<String>,
 }
 
+/// What `Server::start*` passes unless told otherwise: the fakes the tests deploy
+/// against (sinks, APIs) listen on loopback, which guests reach only when the
+/// operator opens it.
+const OPEN_LOOPBACK: [&str; 2] = ["--egress-allow-cidr", "127.0.0.0/8"];
+
 impl Server {
     pub fn start() -> Server {
         Server::start_with(&[])
     }
 
-    /// Starts with extra `sluice serve` flags (for example `--minute-ms 100`).
+    /// Starts with extra `sluice serve` flags (for example `--minute-ms 100`), and
+    /// loopback opened to guests' outbound HTTP.
     pub fn start_with(args: &[&str]) -> Server {
+        let mut all = OPEN_LOOPBACK.to_vec();
+        all.extend_from_slice(args);
+        Server::start_exactly(&all)
+    }
+
+    /// Starts with exactly these extra flags: no private range is opened to guests
+    /// unless `args` opens it, as on a server with default settings.
+    pub fn start_exactly(args: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
         let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
         let (child, url) = spawn(data_dir.path(), &args);

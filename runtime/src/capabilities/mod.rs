@@ -26,7 +26,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use self::config::{ConfigSource, StaticConfig};
 use self::connections::{ConnectionProvider, StaticConnections};
-use self::http::{EgressHooks, EgressPolicy};
+use self::http::{EgressHooks, EgressPolicy, NetworkPolicy};
 use self::invoke::Invoker;
 use self::log::{LogSink, TracingLogSink};
 use self::state::{MemoryStateStore, StateStore};
@@ -44,7 +44,13 @@ pub struct Capabilities {
     pub connections: Arc<dyn ConnectionProvider>,
     pub config: Arc<dyn ConfigSource>,
     pub log: Arc<dyn LogSink>,
+    /// The tenant's allow-list of outbound hosts, by name.
     pub egress: Arc<EgressPolicy>,
+    /// The operator's network policy: which addresses outbound requests may reach
+    /// (public ones, plus the ranges opened with `--egress-allow-cidr`), the resolver,
+    /// and the outbound caps. Set once by the embedder and shared by every execution
+    /// (the per-tenant cap counts across them); tenants never change it.
+    pub network: Arc<NetworkPolicy>,
     /// Required for code-native flows that call `invoke`; `None` answers those calls
     /// with a fatal error.
     pub invoker: Option<Arc<dyn Invoker>>,
@@ -58,10 +64,16 @@ impl Default for Capabilities {
             config: Arc::new(StaticConfig::new()),
             log: Arc::new(TracingLogSink),
             egress: Arc::new(EgressPolicy::deny_all()),
+            network: Arc::clone(&DEFAULT_NETWORK),
             invoker: None,
         }
     }
 }
+
+/// The network policy of [`Capabilities::default`]: public addresses only, shared by
+/// the whole process so that its per-tenant cap holds across executions.
+static DEFAULT_NETWORK: std::sync::LazyLock<Arc<NetworkPolicy>> =
+    std::sync::LazyLock::new(|| Arc::new(NetworkPolicy::new()));
 
 /// A host function ended the execution (it traps the guest).
 #[derive(Debug, thiserror::Error)]
@@ -110,12 +122,13 @@ impl HostContext {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build();
-        let egress = EgressHooks {
-            policy: Arc::clone(&caps.egress),
-            log: Arc::clone(&caps.log),
-            execution_id: context.execution_id.clone(),
-            step: context.step.clone(),
-        };
+        let egress = EgressHooks::new(
+            Arc::clone(&caps.egress),
+            Arc::clone(&caps.network),
+            Arc::clone(&caps.log),
+            &context,
+            limits.log_bytes as u64,
+        );
         HostContext {
             wasi,
             http: WasiHttpCtx::new(),
