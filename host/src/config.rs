@@ -1,9 +1,12 @@
 //! The server's settings (`sluice serve` flags): where data lives, where it listens,
-//! the public URL webhooks are given under, and the limits of what clients may send.
+//! the public URL webhooks are given under, the limits of what clients may send and
+//! the state quotas.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use sluice_runtime::StateQuota;
 
 /// Settings of one server process.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct ServerConfig {
     pub minute: Duration,
     /// How often the scheduler looks for due schedules.
     pub schedule_tick: Duration,
+    /// How much guest state an instance and a tenant may keep.
+    pub state_quota: StateQuota,
 }
 
 impl ServerConfig {
@@ -68,6 +73,7 @@ impl ServerConfig {
             sync_time_limit: Duration::from_secs(30),
             minute: Duration::from_secs(60),
             schedule_tick: Duration::from_secs(1),
+            state_quota: StateQuota::default(),
         }
     }
 

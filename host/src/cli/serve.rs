@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
+use sluice_runtime::StateQuota;
 
+use super::byte_size::ByteSize;
 use super::exit::ExitStatus;
 use crate::config::ServerConfig;
 use crate::server;
@@ -73,6 +75,24 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub sync_time_limit_secs: u64,
 
+    /// State one instance may keep (its flows' and its own scopes; also each
+    /// integration's shared scope), in bytes of keys plus values; a write past it
+    /// gets `state-error.quota-exceeded`.
+    #[arg(long, value_name = "BYTES", default_value_t = ByteSize(StateQuota::default().instance_bytes))]
+    pub state_quota_instance_bytes: ByteSize,
+
+    /// Keys one instance may keep in state.
+    #[arg(long, value_name = "N", default_value_t = StateQuota::default().instance_keys)]
+    pub state_quota_instance_keys: u64,
+
+    /// State all of one tenant's instances may keep, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = ByteSize(StateQuota::default().tenant_bytes))]
+    pub state_quota_tenant_bytes: ByteSize,
+
+    /// Keys all of one tenant's instances may keep in state.
+    #[arg(long, value_name = "N", default_value_t = StateQuota::default().tenant_keys)]
+    pub state_quota_tenant_keys: u64,
+
     /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
     /// For tests that compress time; leave it alone in production.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
@@ -99,6 +119,12 @@ impl ServeArgs {
         config.sync_time_limit = Duration::from_secs(self.sync_time_limit_secs.max(1));
         config.minute = Duration::from_millis(self.minute_ms.max(1));
         config.schedule_tick = Duration::from_millis(self.schedule_tick_ms.max(10));
+        config.state_quota = StateQuota {
+            instance_bytes: self.state_quota_instance_bytes.bytes(),
+            instance_keys: self.state_quota_instance_keys,
+            tenant_bytes: self.state_quota_tenant_bytes.bytes(),
+            tenant_keys: self.state_quota_tenant_keys,
+        };
         config
     }
 }
