@@ -358,6 +358,10 @@ impl State {
             state::StateError::Unavailable(m) => {
                 Error::retryable(format!("state store unavailable ({scope} scope): {m}"))
             }
+            // Retrying does not free room: only deleting keys does.
+            state::StateError::QuotaExceeded(m) => Error::fatal(format!(
+                "state key `{key}` ({scope} scope) refused: quota exceeded: {m}"
+            )),
         }
     }
 }
@@ -561,6 +565,11 @@ mod tests {
             s.error("k", state::StateError::Unavailable("down".into()))
                 .kind(),
             "retryable"
+        );
+        assert_eq!(
+            s.error("k", state::StateError::QuotaExceeded("64 MiB".into()))
+                .kind(),
+            "fatal"
         );
         assert_eq!(s.parse::<u64>("k", r#""x""#).unwrap_err().kind(), "fatal");
     }

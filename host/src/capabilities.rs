@@ -1,11 +1,12 @@
 //! The runtime's capability traits backed by the host: guest state in the store
-//! ([`HostStateStore`]), an instance's decrypted connections, and the namespace keys
-//! that scope state to a tenant's instance, flow or integration.
+//! ([`HostStateStore`], which enforces the server's state quota), an instance's
+//! decrypted connections, and the namespace keys that scope state to a tenant's
+//! instance, flow or integration.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sluice_runtime::{StateNamespace, StateStore, StateStoreError};
+use sluice_runtime::{StateNamespace, StateQuota, StateStore, StateStoreError};
 
 use crate::store::Store;
 
@@ -34,21 +35,26 @@ pub fn instance_namespace_prefixes(instance: &str) -> [String; 2] {
     [format!("flow:{instance}:"), format!("instance:{instance}")]
 }
 
-/// Guest state in the host's store.
+/// Guest state in the host's store, within `quota`.
 #[derive(Clone)]
 pub struct HostStateStore {
     store: Arc<dyn Store>,
+    quota: StateQuota,
 }
 
 impl HostStateStore {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        HostStateStore { store }
+    pub fn new(store: Arc<dyn Store>, quota: StateQuota) -> Self {
+        HostStateStore { store, quota }
     }
 }
 
 fn unavailable(err: crate::store::StoreError) -> StateStoreError {
     tracing::warn!(error = %err, "state store failure");
-    StateStoreError("the state store failed; retry later".into())
+    StateStoreError::Unavailable("the state store failed; retry later".into())
+}
+
+fn refused(err: crate::store::QuotaExceeded) -> StateStoreError {
+    StateStoreError::QuotaExceeded(err.0)
 }
 
 #[async_trait]
@@ -73,9 +79,17 @@ impl StateStore for HostStateStore {
     ) -> Result<(), StateStoreError> {
         let (tenant, ns) = namespace_key(namespace);
         self.store
-            .state_set(tenant, &ns, key, &value)
+            .state_set(
+                tenant,
+                &ns,
+                &namespace.quota_group(),
+                key,
+                &value,
+                &self.quota,
+            )
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?
+            .map_err(refused)
     }
 
     async fn delete(&self, namespace: &StateNamespace, key: &str) -> Result<bool, StateStoreError> {
@@ -95,8 +109,17 @@ impl StateStore for HostStateStore {
     ) -> Result<bool, StateStoreError> {
         let (tenant, ns) = namespace_key(namespace);
         self.store
-            .state_compare_and_swap(tenant, &ns, key, expected, new.as_deref())
+            .state_compare_and_swap(
+                tenant,
+                &ns,
+                &namespace.quota_group(),
+                key,
+                expected,
+                new.as_deref(),
+                &self.quota,
+            )
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?
+            .map_err(refused)
     }
 }

@@ -1,9 +1,12 @@
 //! The server's settings (`sluice serve` flags): where data lives, where it listens,
-//! the public URL webhooks are given under, and the limits of what clients may send.
+//! the public URL webhooks are given under, the limits of what clients may send and
+//! the state quotas.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use sluice_runtime::StateQuota;
 
 /// Settings of one server process.
 #[derive(Debug, Clone)]
@@ -48,6 +51,8 @@ pub struct ServerConfig {
     /// Private or special-purpose address ranges guests' outbound HTTP may reach
     /// (`--egress-allow-cidr`); none by default.
     pub egress_allow_cidrs: Vec<String>,
+    /// How much guest state an instance and a tenant may keep.
+    pub state_quota: StateQuota,
 }
 
 impl ServerConfig {
@@ -72,6 +77,7 @@ impl ServerConfig {
             minute: Duration::from_secs(60),
             schedule_tick: Duration::from_secs(1),
             egress_allow_cidrs: Vec::new(),
+            state_quota: StateQuota::default(),
         }
     }
 

@@ -320,7 +320,10 @@ fn build_environment(
             ..ExecutionContext::default()
         },
         capabilities: Capabilities {
-            state: Arc::new(HostStateStore::new(Arc::clone(&state.store))),
+            state: Arc::new(HostStateStore::new(
+                Arc::clone(&state.store),
+                state.config.state_quota,
+            )),
             connections: Arc::new(connections),
             config: Arc::new(config),
             log,

@@ -44,9 +44,12 @@ pub use capabilities::http::{
     Resolver, StaticResolver, SystemResolver,
 };
 pub use capabilities::invoke::Invoker;
-pub use capabilities::log::{LogLevel, LogRecord, LogSink, MemoryLogSink, TracingLogSink};
+pub use capabilities::log::{
+    LOG_RECORD_OVERHEAD_BYTES, LogLevel, LogRecord, LogSink, MemoryLogSink, TracingLogSink,
+};
 pub use capabilities::state::{
-    MemoryStateStore, StateNamespace, StateStore, StateStoreError, canonical_json,
+    MemoryStateStore, StateDelta, StateNamespace, StateQuota, StateStore, StateStoreError,
+    StateUsage, canonical_json, entry_size,
 };
 pub use engine::{AllocatorChoice, AllocatorKind, RuntimeConfig};
 pub use error::{ExecuteError, LoadError, RuntimeError};
@@ -54,7 +57,7 @@ pub use limits::Limits;
 pub use outcome::{Call, ExecutionReport, Metering, Outcome, Returned};
 pub use runtime::Runtime;
 pub use types::{
-    Data, ExecutionContext, GuestError, GuestErrorKind, HttpRequest, HttpResponse, Output,
-    TriggerOutcome,
+    Data, ExecutionContext, GuestError, GuestErrorKind, HttpRequest, HttpResponse, MAX_JSON_DEPTH,
+    Output, TriggerOutcome,
 };
 pub use validate::World;

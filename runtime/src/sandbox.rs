@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime_wasi::I32Exit;
 
 use crate::artifacts::{LoadedComponent, Pre};
 use crate::bindings::wit;
@@ -88,18 +89,22 @@ pub(crate) async fn execute(
         Err(_elapsed) => timeout(&limits),
         Ok(Ended::GuestError(error)) => Outcome::GuestError { error },
         Ok(Ended::Returned(result)) => check_result(result, &limits),
-        Ok(Ended::Trapped(error)) => classify_trap(&error, store.data(), &limits),
+        Ok(Ended::Trapped(error)) => classify_trap(&error, store.data(), &limits, Phase::Call),
         Ok(Ended::NotInstantiated(error)) => {
-            // A start function that traps, runs out of fuel or grows memory past the
-            // budget is the guest's doing; anything else (no memory for a new
-            // instance, a full pool) is the host's, and nothing ran.
+            // A start function that traps, runs out of fuel, grows memory past the
+            // budget, calls `exit` or fails in a host call it made is the guest's
+            // doing (the error crossed guest frames, so it carries a wasm backtrace);
+            // anything else (no memory for a new instance, a full pool) is the
+            // host's, and nothing ran.
             let guest_fault = error.downcast_ref::<Trap>().is_some()
                 || error.downcast_ref::<HostTrap>().is_some()
+                || error.downcast_ref::<I32Exit>().is_some()
+                || error.downcast_ref::<WasmBacktrace>().is_some()
                 || store.data().limiter.denied().is_some();
             if !guest_fault {
                 return Err(ExecuteError::Instantiate(format!("{error:#}")));
             }
-            classify_trap(&error, store.data(), &limits)
+            classify_trap(&error, store.data(), &limits, Phase::Instantiation)
         }
     };
     let remaining = store.get_fuel().unwrap_or(0);
@@ -113,7 +118,7 @@ pub(crate) async fn execute(
         wall_time,
         instantiate_time,
         host_calls: host.host_calls,
-        log_bytes: host.log_bytes,
+        log_bytes: host.log_budget.used(),
     };
     Ok(ExecutionReport { outcome, metering })
 }
@@ -239,19 +244,65 @@ fn check_result(result: Returned, limits: &Limits) -> Outcome {
                 message: format!("the guest returned JSON that does not parse: {err}"),
             };
         }
+        // `IgnoredAny` skips without a depth limit, so a document too deep for every
+        // later reader (state, the flow engine) would otherwise pass as `completed`.
+        if crate::types::json_too_deep(document) {
+            return Outcome::InvalidOutput {
+                message: format!(
+                    "the guest returned JSON nested more than {} levels deep",
+                    crate::types::MAX_JSON_DEPTH
+                ),
+            };
+        }
     }
     Outcome::Completed { result }
+}
+
+/// Where guest code was when it failed, for the messages of guest faults.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Instantiation (start functions, `_initialize`, constructors).
+    Instantiation,
+    /// The call of the export.
+    Call,
+}
+
+impl Phase {
+    fn describe(self) -> &'static str {
+        match self {
+            Phase::Instantiation => "during instantiation",
+            Phase::Call => "during the call",
+        }
+    }
 }
 
 /// Names the limit or fault behind a trap. Limits that are certain (fuel, deadline,
 /// host traps) win over the memory flag, which only says a growth was refused at
 /// some point.
-fn classify_trap(error: &wasmtime::Error, host: &HostContext, limits: &Limits) -> Outcome {
+fn classify_trap(
+    error: &wasmtime::Error,
+    host: &HostContext,
+    limits: &Limits,
+    phase: Phase,
+) -> Outcome {
     if let Some(trap) = error.downcast_ref::<HostTrap>() {
         return match trap {
             HostTrap::LogLimit { limit } => Outcome::LogLimit { limit: *limit },
             HostTrap::HostCallLimit { limit } => Outcome::HostCallLimit { limit: *limit },
             HostTrap::Deadline => timeout(limits),
+        };
+    }
+    // `wasi:cli/exit` ends the guest without a result, whatever the status: a guest
+    // fault, never a host error.
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return Outcome::Trap {
+            message: format!(
+                "the guest exited with status {} {} instead of returning",
+                exit.0,
+                phase.describe()
+            ),
+            backtrace: backtrace_of(error),
+            stderr: None,
         };
     }
     let trap = error.downcast_ref::<Trap>();
@@ -266,19 +317,23 @@ fn classify_trap(error: &wasmtime::Error, host: &HostContext, limits: &Limits) -
             requested: requested as u64,
         };
     }
-    let message = match trap {
-        Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
+    let message = match (trap, phase) {
+        (Some(trap), _) => trap.to_string(),
+        (None, Phase::Call) => format!("{error:#}"),
+        (None, Phase::Instantiation) => format!("failed {}: {error:#}", phase.describe()),
     };
-    let backtrace = error
-        .downcast_ref::<WasmBacktrace>()
-        .map(|backtrace| backtrace.to_string())
-        .filter(|text| !text.trim().is_empty());
     Outcome::Trap {
         message,
-        backtrace,
+        backtrace: backtrace_of(error),
         stderr: None,
     }
+}
+
+fn backtrace_of(error: &wasmtime::Error) -> Option<String> {
+    error
+        .downcast_ref::<WasmBacktrace>()
+        .map(|backtrace| backtrace.to_string())
+        .filter(|text| !text.trim().is_empty())
 }
 
 /// Puts what the guest wrote to stderr into a trap outcome: it usually says why.

@@ -5,6 +5,45 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The deepest nesting of arrays and objects a JSON document may have, anywhere in
+/// Sluice: serde_json's own recursion limit, which `state.set` (through
+/// `canonical_json`) and every host-side parse into a value already apply. A guest
+/// output nested deeper is `invalid-output`: it could be stored but never read back.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// Whether `text` nests arrays and objects more than [`MAX_JSON_DEPTH`] deep. One
+/// pass over the bytes without allocating, so a normal output costs next to nothing;
+/// it assumes `text` parses (brackets inside strings are skipped, escapes honoured).
+pub(crate) fn json_too_deep(text: &str) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Data a step consumes or produces: a JSON document or raw bytes.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
@@ -245,5 +284,37 @@ mod base64_bytes {
         STANDARD
             .decode(text.as_bytes())
             .map_err(|err| serde::de::Error::custom(format!("invalid base64: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::{MAX_JSON_DEPTH, json_too_deep};
+
+    fn nested(depth: usize) -> String {
+        format!(r#"{}"a\"]{{"{}"#, "[".repeat(depth), "]".repeat(depth))
+    }
+
+    /// The scanner and serde_json (what `state.set` uses) agree at the boundary.
+    #[test]
+    fn depth_limit_matches_serde_json() {
+        for depth in [
+            1,
+            MAX_JSON_DEPTH - 1,
+            MAX_JSON_DEPTH,
+            MAX_JSON_DEPTH + 1,
+            10_000,
+        ] {
+            let text = nested(depth);
+            let serde_refuses = serde_json::from_str::<serde_json::Value>(&text).is_err();
+            assert_eq!(json_too_deep(&text), serde_refuses, "depth {depth}");
+        }
+        let objects = format!(
+            "{}1{}",
+            r#"{"a":"#.repeat(MAX_JSON_DEPTH + 1),
+            "}".repeat(MAX_JSON_DEPTH + 1)
+        );
+        assert!(json_too_deep(&objects));
+        assert!(serde_json::from_str::<serde_json::Value>(&objects).is_err());
     }
 }

@@ -43,7 +43,9 @@ async fn echo_returns_its_input_logs_and_is_metered() {
     assert_eq!(metering.host_calls, 1);
     assert_eq!(
         metering.log_bytes,
-        "echo".len() as u64 + r#"{"bytes":16}"#.len() as u64
+        sluice_runtime::LOG_RECORD_OVERHEAD_BYTES
+            + "echo".len() as u64
+            + r#"{"bytes":16}"#.len() as u64
     );
     assert!(metering.instantiate_time <= metering.wall_time);
 }

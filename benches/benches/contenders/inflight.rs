@@ -43,7 +43,7 @@ impl StateStore for Gate {
         release
             .wait_for(|released| *released)
             .await
-            .map_err(|_| StateStoreError("the gate was dropped".into()))?;
+            .map_err(|_| StateStoreError::Unavailable("the gate was dropped".into()))?;
         Ok(None)
     }
 

@@ -460,9 +460,9 @@ fn parse_host_json(text: &str, what: &str) -> Result<Value, Error> {
 
 fn state_error(e: state::StateError) -> Error {
     match e {
-        state::StateError::TooLarge(m) | state::StateError::InvalidJson(m) => {
-            Error::InvalidInput(m)
-        }
+        state::StateError::TooLarge(m)
+        | state::StateError::InvalidJson(m)
+        | state::StateError::QuotaExceeded(m) => Error::InvalidInput(m),
         state::StateError::Unavailable(m) => Error::Retryable(m),
     }
 }

@@ -1,6 +1,7 @@
 //! `/v1/instances`: deploy an integration version for a customer, read, reconfigure,
-//! enable/disable, redeploy, upgrade and remove instances. Secrets go in, never out:
-//! connections are reported by key, kind and field names only.
+//! enable/disable, redeploy, upgrade and remove instances, and report their state
+//! usage against the quota. Secrets go in, never out: connections are reported by
+//! key, kind and field names only.
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -22,6 +23,38 @@ pub fn routes() -> Router<AppState> {
         .route("/instances/{id}", get(show).patch(update).delete(remove))
         .route("/instances/{id}/deploy", post(redeploy))
         .route("/instances/{id}/upgrade", post(upgrade))
+        .route("/instances/{id}/state", get(state_usage))
+}
+
+/// The state an instance keeps against its quota (its flows' and its own scopes), and
+/// the tenant's total against the tenant's.
+async fn state_usage(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let instance = instances::get(&state, &tenant.id, &id).await?;
+    let group = sluice_runtime::StateNamespace::Instance {
+        tenant: tenant.id.clone(),
+        instance: instance.id.clone(),
+    }
+    .quota_group();
+    let used = state.store.state_usage(&tenant.id, Some(&group)).await?;
+    let total = state.store.state_usage(&tenant.id, None).await?;
+    let quota = state.config.state_quota;
+    Ok(Json(json!({
+        "instanceId": instance.id,
+        "usedBytes": used.bytes,
+        "usedKeys": used.keys,
+        "quotaBytes": quota.instance_bytes,
+        "quotaKeys": quota.instance_keys,
+        "tenant": {
+            "usedBytes": total.bytes,
+            "usedKeys": total.keys,
+            "quotaBytes": quota.tenant_bytes,
+            "quotaKeys": quota.tenant_keys,
+        },
+    })))
 }
 
 /// The API's view of an instance.

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
+use sluice_runtime::StateQuota;
 
+use super::byte_size::ByteSize;
 use super::exit::ExitStatus;
 use crate::config::ServerConfig;
 use crate::server;
@@ -73,8 +75,24 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub sync_time_limit_secs: u64,
 
-    /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
-    /// For tests that compress time; leave it alone in production.
+    /// State one instance may keep (its flows' and its own scopes; also each
+    /// integration's shared scope), in bytes of keys plus values; a write past it
+    /// gets `state-error.quota-exceeded`.
+    #[arg(long, value_name = "BYTES", default_value_t = ByteSize(StateQuota::default().instance_bytes))]
+    pub state_quota_instance_bytes: ByteSize,
+
+    /// Keys one instance may keep in state.
+    #[arg(long, value_name = "N", default_value_t = StateQuota::default().instance_keys)]
+    pub state_quota_instance_keys: u64,
+
+    /// State all of one tenant's instances may keep, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = ByteSize(StateQuota::default().tenant_bytes))]
+    pub state_quota_tenant_bytes: ByteSize,
+
+    /// Keys all of one tenant's instances may keep in state.
+    #[arg(long, value_name = "N", default_value_t = StateQuota::default().tenant_keys)]
+    pub state_quota_tenant_keys: u64,
+
     /// Let guests' outbound HTTP reach CIDR (e.g. `10.20.0.0/16`, or one address),
     /// a private or special-purpose range that is otherwise refused whatever the
     /// tenants' `allowedHosts` say (loopback, RFC 1918, link-local, CGNAT, ...).
@@ -82,6 +100,8 @@ pub struct ServeArgs {
     #[arg(long = "egress-allow-cidr", value_name = "CIDR", value_parser = parse_egress_cidr)]
     pub egress_allow_cidr: Vec<String>,
 
+    /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
+    /// For tests that compress time; leave it alone in production.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
     pub minute_ms: u64,
 
@@ -107,6 +127,12 @@ impl ServeArgs {
         config.minute = Duration::from_millis(self.minute_ms.max(1));
         config.schedule_tick = Duration::from_millis(self.schedule_tick_ms.max(10));
         config.egress_allow_cidrs = self.egress_allow_cidr.clone();
+        config.state_quota = StateQuota {
+            instance_bytes: self.state_quota_instance_bytes.bytes(),
+            instance_keys: self.state_quota_instance_keys,
+            tenant_bytes: self.state_quota_tenant_bytes.bytes(),
+            tenant_keys: self.state_quota_tenant_keys,
+        };
         config
     }
 }

@@ -21,7 +21,7 @@ pub use executions::ExecutionStore;
 pub use instances::InstanceStore;
 pub use integrations::IntegrationStore;
 pub use schedules::ScheduleStore;
-pub use state::SharedStateStore;
+pub use state::{QuotaExceeded, SharedStateStore};
 pub use tenants::TenantStore;
 
 /// Why a store operation failed.

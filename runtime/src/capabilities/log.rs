@@ -1,7 +1,10 @@
 //! Guest logging: the [`LogSink`] trait that receives an execution's log lines, two
-//! sinks (in memory, and `tracing`), and the `sluice:flow/log` host function, which
-//! enforces the per-line and per-execution volume limits.
+//! sinks (in memory, and `tracing`), the per-execution [`LogBudget`] every record is
+//! charged against (guest lines and host-written ones alike), and the
+//! `sluice:flow/log` host function, which enforces the per-line and per-execution
+//! volume limits.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -145,22 +148,113 @@ fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
+/// What every log record costs against [`crate::Limits::log_bytes`] on top of its
+/// message and fields. A record is never free: storing it costs an id, a timestamp, a
+/// level and a row whatever its text, so without this overhead a guest could write a
+/// million empty lines on a zero-byte budget.
+pub const LOG_RECORD_OVERHEAD_BYTES: u64 = 64;
+
+/// The log volume of one execution, shared by everything that writes into its log
+/// (the guest's `log.write` calls and lines the host writes on the guest's behalf).
+/// Cloning shares the counter.
+#[derive(Debug, Clone)]
+pub(crate) struct LogBudget {
+    used: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl LogBudget {
+    pub(crate) fn new(limit: usize) -> Self {
+        LogBudget {
+            used: Arc::new(AtomicU64::new(0)),
+            limit: limit as u64,
+        }
+    }
+
+    /// Bytes charged so far, the record that went over the limit included.
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The cost of one record: the fixed overhead plus its message and fields.
+    pub(crate) fn cost(message: &str, fields: Option<&str>) -> u64 {
+        LOG_RECORD_OVERHEAD_BYTES
+            .saturating_add(message.len() as u64)
+            .saturating_add(fields.map_or(0, str::len) as u64)
+    }
+
+    /// Charges one record; past the limit the record must not be written and the
+    /// execution ends with `log-limit`. The refused record stays charged, so the
+    /// metering of a flooded execution shows the budget was passed.
+    pub(crate) fn charge(&self, message: &str, fields: Option<&str>) -> Result<(), HostTrap> {
+        let cost = Self::cost(message, fields);
+        let before = self.used.fetch_add(cost, Ordering::Relaxed);
+        if before.saturating_add(cost) > self.limit {
+            return Err(HostTrap::LogLimit {
+                limit: usize::try_from(self.limit).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Charges `message` against `budget` and writes it to `sink` as a record of the
+/// execution: the one way host-written lines (egress warnings, for example) reach an
+/// execution's log, so that they cannot bypass the guest's log budget. An error
+/// means the budget is spent and nothing was written.
+pub(crate) fn write_host_record(
+    budget: &LogBudget,
+    sink: &dyn LogSink,
+    execution_id: &str,
+    step: Option<&str>,
+    level: LogLevel,
+    message: String,
+    fields: Option<String>,
+) -> Result<(), HostTrap> {
+    budget.charge(&message, fields.as_deref())?;
+    sink.write(LogRecord {
+        execution_id: execution_id.to_string(),
+        step: step.map(str::to_string),
+        level,
+        message,
+        fields,
+        timestamp_ms: now_ms(),
+    });
+    Ok(())
+}
+
 impl HostContext {
-    /// Counts `bytes` of log volume and writes the record; the volume limit ends the
-    /// execution, because a guest that floods logs is broken or hostile.
+    /// Charges a record the host writes into this execution's log (not a host call)
+    /// and writes it; see [`write_host_record`].
+    #[allow(dead_code)] // used by host-written warnings (egress)
+    pub(crate) fn write_host_log(
+        &self,
+        level: LogLevel,
+        message: String,
+        fields: Option<String>,
+    ) -> Result<(), HostTrap> {
+        write_host_record(
+            &self.log_budget,
+            self.caps.log.as_ref(),
+            &self.context.execution_id,
+            self.context.step.as_deref(),
+            level,
+            message,
+            fields,
+        )
+    }
+
+    /// Charges the record against the log budget and writes it; the volume limit ends
+    /// the execution, because a guest that floods logs is broken or hostile.
     pub(crate) fn emit_log(
         &mut self,
         level: LogLevel,
         message: String,
         fields: Option<String>,
     ) -> wasmtime::Result<()> {
-        let volume = message.len() + fields.as_ref().map_or(0, String::len);
-        self.log_bytes = self.log_bytes.saturating_add(volume as u64);
-        if self.log_bytes > self.limits.log_bytes as u64 {
-            return Err(wasmtime::Error::new(HostTrap::LogLimit {
-                limit: self.limits.log_bytes,
-            }));
-        }
+        self.log_budget
+            .charge(&message, fields.as_deref())
+            .map_err(wasmtime::Error::new)?;
         let fields = fields.map(|fields| {
             // Keep the record valid JSON whatever the guest sent.
             if serde_json::from_str::<serde::de::IgnoredAny>(&fields).is_ok() {
@@ -195,7 +289,21 @@ impl wit::Host for HostContext {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::{LOG_RECORD_OVERHEAD_BYTES, LogBudget, truncate};
+
+    #[test]
+    fn every_record_costs_the_overhead() {
+        let budget = LogBudget::new(3 * LOG_RECORD_OVERHEAD_BYTES as usize);
+        for _ in 0..3 {
+            assert!(budget.charge("", None).is_ok());
+        }
+        assert!(budget.charge("", None).is_err());
+        assert_eq!(budget.used(), 4 * LOG_RECORD_OVERHEAD_BYTES);
+        assert_eq!(
+            LogBudget::cost("abc", Some("{}")),
+            LOG_RECORD_OVERHEAD_BYTES + 5
+        );
+    }
 
     #[test]
     fn truncates_on_a_character_boundary() {

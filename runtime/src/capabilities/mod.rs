@@ -102,7 +102,8 @@ pub(crate) struct HostContext {
     pub(crate) limits: Limits,
     pub(crate) deadline: Instant,
     pub(crate) host_calls: u64,
-    pub(crate) log_bytes: u64,
+    /// Log volume charged so far; shared with whatever writes host lines.
+    pub(crate) log_budget: self::log::LogBudget,
     pub(crate) stdout: CapturedOutput,
     pub(crate) stderr: CapturedOutput,
 }
@@ -114,6 +115,7 @@ impl HostContext {
         limits: Limits,
         deadline: Instant,
     ) -> Self {
+        let log_budget = self::log::LogBudget::new(limits.log_bytes);
         let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
         let stderr = CapturedOutput::new(STDIO_CAPTURE_BYTES);
         // No environment, arguments, preopened directories or network: the builder's
@@ -140,7 +142,7 @@ impl HostContext {
             limits,
             deadline,
             host_calls: 0,
-            log_bytes: 0,
+            log_budget,
             stdout,
             stderr,
         }

@@ -1,6 +1,8 @@
 //! Persisted key/value state: the [`StateStore`] trait a host plugs its storage into,
-//! an in-memory store, and the `sluice:flow/state` host functions, which resolve a
-//! scope to a [`StateNamespace`], canonicalize JSON and enforce size limits.
+//! the state quotas every store enforces on write ([`StateQuota`], counted per quota
+//! group and per tenant as [`StateUsage`]), an in-memory store, and the
+//! `sluice:flow/state` host functions, which resolve a scope to a [`StateNamespace`],
+//! canonicalize JSON and enforce size limits.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -35,10 +37,176 @@ pub enum StateNamespace {
     Integration { tenant: String, integration: String },
 }
 
-/// The store could not serve a request; the guest sees `state-error.unavailable`.
+impl StateNamespace {
+    /// The tenant that owns the namespace.
+    pub fn tenant(&self) -> &str {
+        match self {
+            StateNamespace::Execution { tenant, .. }
+            | StateNamespace::Flow { tenant, .. }
+            | StateNamespace::Instance { tenant, .. }
+            | StateNamespace::Integration { tenant, .. } => tenant,
+        }
+    }
+
+    /// The quota group the namespace's keys count against: an instance's flow and
+    /// instance scopes share `instance:<id>`; an execution scope (`execution:<id>`,
+    /// dropped with the execution) and an integration scope (`integration:<key>`,
+    /// shared by the integration's instances) each have a group of their own with
+    /// the same per-instance quota. Every group of a tenant also counts against the
+    /// tenant's total.
+    pub fn quota_group(&self) -> String {
+        match self {
+            StateNamespace::Execution { execution, .. } => format!("execution:{execution}"),
+            StateNamespace::Flow { instance, .. } | StateNamespace::Instance { instance, .. } => {
+                format!("instance:{instance}")
+            }
+            StateNamespace::Integration { integration, .. } => {
+                format!("integration:{integration}")
+            }
+        }
+    }
+}
+
+/// How much state may be kept, checked on every write that adds bytes or keys.
+/// Bytes are those of keys plus canonical-JSON values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateQuota {
+    /// Bytes one quota group (an instance's flow and instance scopes) may hold.
+    pub instance_bytes: u64,
+    /// Keys one quota group may hold.
+    pub instance_keys: u64,
+    /// Bytes all of a tenant's state may hold.
+    pub tenant_bytes: u64,
+    /// Keys all of a tenant's state may hold.
+    pub tenant_keys: u64,
+}
+
+impl Default for StateQuota {
+    fn default() -> Self {
+        StateQuota {
+            instance_bytes: 64 << 20,
+            instance_keys: 10_000,
+            tenant_bytes: 1 << 30,
+            tenant_keys: 1_000_000,
+        }
+    }
+}
+
+/// Bytes and keys held by a quota group or a tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateUsage {
+    pub bytes: u64,
+    pub keys: u64,
+}
+
+/// What one write changes: bytes and keys added (negative: freed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateDelta {
+    pub bytes: i64,
+    pub keys: i64,
+}
+
+impl StateDelta {
+    /// The change from replacing an entry of `old` bytes (`None`: absent) with one of
+    /// `new` bytes (`None`: deleted). Sizes come from [`entry_size`].
+    pub fn replacing(old: Option<u64>, new: Option<u64>) -> Self {
+        let size = |entry: Option<u64>| i64::try_from(entry.unwrap_or(0)).unwrap_or(i64::MAX);
+        StateDelta {
+            bytes: size(new) - size(old),
+            keys: i64::from(new.is_some()) - i64::from(old.is_some()),
+        }
+    }
+}
+
+impl StateUsage {
+    /// The usage after `delta`, never below zero.
+    pub fn apply(self, delta: StateDelta) -> StateUsage {
+        let shift = |value: u64, by: i64| {
+            if by >= 0 {
+                value.saturating_add(by.unsigned_abs())
+            } else {
+                value.saturating_sub(by.unsigned_abs())
+            }
+        };
+        StateUsage {
+            bytes: shift(self.bytes, delta.bytes),
+            keys: shift(self.keys, delta.keys),
+        }
+    }
+}
+
+/// The size an entry counts for: its key plus its value, in bytes.
+pub fn entry_size(key: &str, value: &str) -> u64 {
+    (key.len() + value.len()) as u64
+}
+
+impl StateQuota {
+    /// Checks a write that changes usage by `delta`, given the group's and the
+    /// tenant's usage before it. A write that adds neither bytes nor keys always
+    /// passes, so that state over a lowered quota can still be shrunk. The error
+    /// names the quota that would be passed.
+    pub fn check(
+        &self,
+        group: StateUsage,
+        tenant: StateUsage,
+        delta: StateDelta,
+    ) -> Result<(), StateStoreError> {
+        let group_after = group.apply(delta);
+        let tenant_after = tenant.apply(delta);
+        let refuse = |what: &str, used: u64, quota: u64| {
+            Err(StateStoreError::QuotaExceeded(format!(
+                "the write would hold {used} {what}; the quota is {quota}"
+            )))
+        };
+        if delta.bytes > 0 {
+            if group_after.bytes > self.instance_bytes {
+                return refuse(
+                    "bytes of the instance's state",
+                    group_after.bytes,
+                    self.instance_bytes,
+                );
+            }
+            if tenant_after.bytes > self.tenant_bytes {
+                return refuse(
+                    "bytes of the tenant's state",
+                    tenant_after.bytes,
+                    self.tenant_bytes,
+                );
+            }
+        }
+        if delta.keys > 0 {
+            if group_after.keys > self.instance_keys {
+                return refuse(
+                    "keys in the instance's state",
+                    group_after.keys,
+                    self.instance_keys,
+                );
+            }
+            if tenant_after.keys > self.tenant_keys {
+                return refuse(
+                    "keys in the tenant's state",
+                    tenant_after.keys,
+                    self.tenant_keys,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A state store refused a request.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("state store unavailable: {0}")]
-pub struct StateStoreError(pub String);
+pub enum StateStoreError {
+    /// The store could not serve it; the guest sees `state-error.unavailable`.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// The write would pass a [`StateQuota`]; the guest sees
+    /// `state-error.quota-exceeded`. Nothing was written.
+    #[error("state quota exceeded: {0}")]
+    QuotaExceeded(String),
+}
 
 /// Storage of state values. Values are canonical JSON text (see [`canonical_json`]),
 /// so byte equality is JSON equality and compare-and-swap can compare text.
@@ -69,9 +237,51 @@ pub trait StateStore: Send + Sync {
 }
 
 /// A state store in process memory; for tests, the harness and single-run CLI use.
+/// It enforces its [`StateQuota`] (the default unless given one) like the host's
+/// store, so a guest flooding state cannot take a `sluice run` process's memory.
 #[derive(Debug, Default)]
 pub struct MemoryStateStore {
-    entries: Mutex<HashMap<(StateNamespace, String), String>>,
+    inner: Mutex<MemoryInner>,
+    quota: StateQuota,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    entries: HashMap<(StateNamespace, String), String>,
+    /// Usage by (tenant, quota group).
+    groups: HashMap<(String, String), StateUsage>,
+    /// Usage by tenant.
+    tenants: HashMap<String, StateUsage>,
+}
+
+impl MemoryInner {
+    /// Replaces (`new` of `None`: removes) an entry and keeps the usage counters in
+    /// step, refusing a write past `quota` when one is given.
+    fn write(
+        &mut self,
+        quota: Option<&StateQuota>,
+        namespace: &StateNamespace,
+        key: &str,
+        new: Option<String>,
+    ) -> Result<Option<String>, StateStoreError> {
+        let slot = (namespace.clone(), key.to_string());
+        let old_size = self.entries.get(&slot).map(|value| entry_size(key, value));
+        let new_size = new.as_deref().map(|value| entry_size(key, value));
+        let delta = StateDelta::replacing(old_size, new_size);
+        let tenant = namespace.tenant().to_string();
+        let group_key = (tenant.clone(), namespace.quota_group());
+        let group = self.groups.get(&group_key).copied().unwrap_or_default();
+        let total = self.tenants.get(&tenant).copied().unwrap_or_default();
+        if let Some(quota) = quota {
+            quota.check(group, total, delta)?;
+        }
+        self.groups.insert(group_key, group.apply(delta));
+        self.tenants.insert(tenant, total.apply(delta));
+        Ok(match new {
+            Some(value) => self.entries.insert(slot, value),
+            None => self.entries.remove(&slot),
+        })
+    }
 }
 
 impl MemoryStateStore {
@@ -79,10 +289,43 @@ impl MemoryStateStore {
         Self::default()
     }
 
+    /// A store that enforces `quota` instead of the default.
+    pub fn with_quota(quota: StateQuota) -> Self {
+        MemoryStateStore {
+            inner: Mutex::default(),
+            quota,
+        }
+    }
+
+    /// The quota this store enforces.
+    pub fn quota(&self) -> StateQuota {
+        self.quota
+    }
+
+    /// Bytes and keys held by the quota group of `namespace`.
+    pub fn usage(&self, namespace: &StateNamespace) -> StateUsage {
+        let inner = self.lock();
+        inner
+            .groups
+            .get(&(namespace.tenant().to_string(), namespace.quota_group()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Bytes and keys held by all of `tenant`'s state.
+    pub fn tenant_usage(&self, tenant: &str) -> StateUsage {
+        self.lock().tenants.get(tenant).copied().unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Every entry of `namespace`, sorted by key.
     pub fn entries(&self, namespace: &StateNamespace) -> Vec<(String, String)> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut found: Vec<(String, String)> = entries
+        let inner = self.lock();
+        let mut found: Vec<(String, String)> = inner
+            .entries
             .iter()
             .filter(|((ns, _), _)| ns == namespace)
             .map(|((_, key), value)| (key.clone(), value.clone()))
@@ -92,29 +335,24 @@ impl MemoryStateStore {
     }
 
     /// Sets `key` directly (the value must already be canonical JSON, see
-    /// [`canonical_json`]); for seeding state before an execution.
+    /// [`canonical_json`]); for seeding state before an execution. Counted in the
+    /// usage, but not refused by the quota: the caller chose it.
     pub fn put(&self, namespace: &StateNamespace, key: &str, value: String) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert((namespace.clone(), key.to_string()), value);
+        // Without a quota to check, the write cannot fail.
+        let _ = self.lock().write(None, namespace, key, Some(value));
     }
 
     /// The value of `key`, if set.
     pub fn value(&self, namespace: &StateNamespace, key: &str) -> Option<String> {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.lock()
+            .entries
             .get(&(namespace.clone(), key.to_string()))
             .cloned()
     }
 
     /// A copy of every entry, for comparing before and after an execution.
     pub fn snapshot(&self) -> HashMap<(StateNamespace, String), String> {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().entries.clone()
     }
 }
 
@@ -125,8 +363,7 @@ impl StateStore for MemoryStateStore {
         namespace: &StateNamespace,
         key: &str,
     ) -> Result<Option<String>, StateStoreError> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(entries.get(&(namespace.clone(), key.to_string())).cloned())
+        Ok(self.value(namespace, key))
     }
 
     async fn set(
@@ -135,16 +372,14 @@ impl StateStore for MemoryStateStore {
         key: &str,
         value: String,
     ) -> Result<(), StateStoreError> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.insert((namespace.clone(), key.to_string()), value);
+        self.lock()
+            .write(Some(&self.quota), namespace, key, Some(value))?;
         Ok(())
     }
 
     async fn delete(&self, namespace: &StateNamespace, key: &str) -> Result<bool, StateStoreError> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(entries
-            .remove(&(namespace.clone(), key.to_string()))
-            .is_some())
+        let removed = self.lock().write(Some(&self.quota), namespace, key, None)?;
+        Ok(removed.is_some())
     }
 
     async fn compare_and_swap(
@@ -154,15 +389,12 @@ impl StateStore for MemoryStateStore {
         expected: Option<&str>,
         new: Option<String>,
     ) -> Result<bool, StateStoreError> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = self.lock();
         let slot = (namespace.clone(), key.to_string());
-        if entries.get(&slot).map(String::as_str) != expected {
+        if inner.entries.get(&slot).map(String::as_str) != expected {
             return Ok(false);
         }
-        match new {
-            Some(value) => entries.insert(slot, value),
-            None => entries.remove(&slot),
-        };
+        inner.write(Some(&self.quota), namespace, key, new)?;
         Ok(true)
     }
 }
@@ -260,8 +492,11 @@ impl HostContext {
     }
 }
 
-fn unavailable(err: StateStoreError) -> wit::StateError {
-    wit::StateError::Unavailable(err.0)
+fn store_error(err: StateStoreError) -> wit::StateError {
+    match err {
+        StateStoreError::Unavailable(message) => wit::StateError::Unavailable(message),
+        StateStoreError::QuotaExceeded(message) => wit::StateError::QuotaExceeded(message),
+    }
 }
 
 impl wit::Host for HostContext {
@@ -280,7 +515,7 @@ impl wit::Host for HostContext {
             .state
             .get(&namespace, &key)
             .await
-            .map_err(unavailable))
+            .map_err(store_error))
     }
 
     async fn set(
@@ -300,7 +535,7 @@ impl wit::Host for HostContext {
             .state
             .set(&namespace, &key, value)
             .await
-            .map_err(unavailable))
+            .map_err(store_error))
     }
 
     async fn delete(
@@ -318,7 +553,7 @@ impl wit::Host for HostContext {
             .state
             .delete(&namespace, &key)
             .await
-            .map_err(unavailable))
+            .map_err(store_error))
     }
 
     async fn compare_and_swap(
@@ -353,7 +588,7 @@ impl wit::Host for HostContext {
             .state
             .compare_and_swap(&namespace, &key, expected.as_deref(), new)
             .await
-            .map_err(unavailable))
+            .map_err(store_error))
     }
 }
 
@@ -403,5 +638,87 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(store.get(&ns, "k").await.unwrap(), None);
+    }
+
+    fn instance(tenant: &str, instance: &str) -> StateNamespace {
+        StateNamespace::Instance {
+            tenant: tenant.into(),
+            instance: instance.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_store_counts_overwrites_and_deletes() {
+        let store = MemoryStateStore::with_quota(StateQuota {
+            instance_bytes: 100,
+            ..StateQuota::default()
+        });
+        let ns = instance("t", "i");
+        let flow = StateNamespace::Flow {
+            tenant: "t".into(),
+            instance: "i".into(),
+            flow: "f".into(),
+        };
+        let value = |len: usize| "1".repeat(len);
+        // 1 + 59 bytes, then an overwrite of the same size: the old value is freed.
+        store.set(&ns, "a", value(59)).await.unwrap();
+        store.set(&ns, "a", value(59)).await.unwrap();
+        assert_eq!(store.usage(&ns), StateUsage { bytes: 60, keys: 1 });
+        // The flow scope of the same instance shares its quota.
+        assert!(matches!(
+            store.set(&flow, "b", value(40)).await,
+            Err(StateStoreError::QuotaExceeded(_))
+        ));
+        assert_eq!(store.value(&flow, "b"), None);
+        store.set(&flow, "b", value(39)).await.unwrap();
+        assert_eq!(
+            store.usage(&ns),
+            StateUsage {
+                bytes: 100,
+                keys: 2
+            }
+        );
+        // Shrinking always works; deleting frees.
+        store.set(&ns, "a", value(9)).await.unwrap();
+        assert!(store.delete(&flow, "b").await.unwrap());
+        assert_eq!(store.usage(&ns), StateUsage { bytes: 10, keys: 1 });
+        assert!(
+            store
+                .compare_and_swap(&ns, "a", Some(&value(9)), None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.usage(&ns), StateUsage::default());
+        assert_eq!(store.tenant_usage("t"), StateUsage::default());
+    }
+
+    #[tokio::test]
+    async fn memory_store_enforces_key_and_tenant_quotas() {
+        let store = MemoryStateStore::with_quota(StateQuota {
+            instance_bytes: 1000,
+            instance_keys: 2,
+            tenant_bytes: 15,
+            tenant_keys: 100,
+        });
+        let (one, two) = (instance("t", "1"), instance("t", "2"));
+        store.set(&one, "a", "1".into()).await.unwrap();
+        store.set(&one, "b", "1".into()).await.unwrap();
+        assert!(matches!(
+            store
+                .compare_and_swap(&one, "c", None, Some("1".into()))
+                .await,
+            Err(StateStoreError::QuotaExceeded(_))
+        ));
+        // Another instance of the tenant has its own key quota but shares the
+        // tenant's bytes.
+        store.set(&two, "abcdefghi", "1".into()).await.unwrap();
+        let err = store.set(&two, "b", "1".into()).await.unwrap_err();
+        assert!(err.to_string().contains("tenant"), "{err}");
+        assert_eq!(store.tenant_usage("t"), StateUsage { bytes: 14, keys: 3 });
+        // Another tenant is not affected.
+        store
+            .set(&instance("u", "1"), "b", "1".into())
+            .await
+            .unwrap();
     }
 }

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_schedules",
         include_str!("migrations/010_schedules.sql"),
     ),
+    (
+        "012_state_quota",
+        include_str!("migrations/012_state_quota.sql"),
+    ),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run
@@ -230,38 +234,34 @@ mod tests {
     async fn state_compare_and_swap() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
-        let (t, ns) = ("t1", "instance:i1");
-        assert!(
-            store
-                .state_compare_and_swap(t, ns, "k", None, Some("1"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .state_compare_and_swap(t, ns, "k", None, Some("2"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .state_compare_and_swap(t, ns, "k", Some("1"), Some("2"))
-                .await
-                .unwrap()
-        );
+        let (t, ns, group) = ("t1", "instance:i1", "instance:i1");
+        let quota = sluice_runtime::StateQuota::default();
+        let cas = |expected: Option<&'static str>, new: Option<&'static str>| {
+            let store = store.clone();
+            let quota = quota;
+            async move {
+                store
+                    .state_compare_and_swap(t, ns, group, "k", expected, new, &quota)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        assert!(cas(None, Some("1")).await);
+        assert!(!cas(None, Some("2")).await);
+        assert!(cas(Some("1"), Some("2")).await);
         assert_eq!(
             store.state_get(t, ns, "k").await.unwrap().as_deref(),
             Some("2")
         );
         assert_eq!(store.state_get("t2", ns, "k").await.unwrap(), None);
-        store.state_set(t, "flow:i1:f", "a", "true").await.unwrap();
+        store
+            .state_set(t, "flow:i1:f", group, "a", "true", &quota)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(store.state_delete_prefix(t, "flow:i1:").await.unwrap(), 1);
-        assert!(
-            store
-                .state_compare_and_swap(t, ns, "k", Some("2"), None)
-                .await
-                .unwrap()
-        );
+        assert!(cas(Some("2"), None).await);
         assert!(!store.state_delete(t, ns, "k").await.unwrap());
     }
 }
