@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_schedules",
         include_str!("migrations/010_schedules.sql"),
     ),
+    (
+        "013_crash_requeue",
+        include_str!("migrations/013_crash_requeue.sql"),
+    ),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run
