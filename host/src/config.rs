@@ -53,6 +53,25 @@ pub struct ServerConfig {
     pub egress_allow_cidrs: Vec<String>,
     /// How much guest state an instance and a tenant may keep.
     pub state_quota: StateQuota,
+    /// Times an execution interrupted by the process stopping is queued again; one
+    /// more interruption fails it with `host-crash-loop`.
+    pub max_crash_requeues: u32,
+    /// Wait before the first such requeue runs (each further one waits 4x longer).
+    pub crash_backoff: Duration,
+    /// Connections held open at once (lowered at start to leave room under the
+    /// process's descriptor limit); past it, new connections wait to be accepted.
+    pub max_connections: usize,
+    /// Time a client has to send a request's head (and an idle kept-alive connection
+    /// to start its next request) before the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Time a request's body has to arrive whole after its head before it is answered
+    /// `408 body-timeout`.
+    pub body_read_timeout: Duration,
+    /// Log records one run of an execution stores; past it (or the byte cap) the
+    /// rest are dropped and counted in one last line.
+    pub max_execution_log_records: usize,
+    /// Log bytes one run stores (each record costs its text plus a fixed overhead).
+    pub max_execution_log_bytes: usize,
 }
 
 impl ServerConfig {
@@ -78,6 +97,13 @@ impl ServerConfig {
             schedule_tick: Duration::from_secs(1),
             egress_allow_cidrs: Vec::new(),
             state_quota: StateQuota::default(),
+            max_crash_requeues: 3,
+            crash_backoff: Duration::from_secs(1),
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_execution_log_records: 10_000,
+            max_execution_log_bytes: 2 << 20,
         }
     }
 

@@ -46,16 +46,121 @@ impl ResultStore for HostResultStore {
     }
 }
 
-/// Collects an execution's log lines (numbered) while it runs; they are written in one
-/// batch when it ends. Lines also go to `tracing` at debug level.
-#[derive(Default)]
+/// What each stored log record costs against the stored-log byte cap beyond its
+/// text: an empty line is not free to store.
+pub const LOG_RECORD_OVERHEAD: usize = 64;
+
+/// The stored form of a record (the execution record JSON) may not grow past this;
+/// a larger one is replaced by a summary (SQLite refuses values over 1 GB, and the
+/// server would hold several copies of it).
+pub const MAX_RECORD_BYTES: usize = 32 << 20;
+
+/// Collects an execution's log lines (numbered) while it runs, up to the server's
+/// stored-log cap (records and bytes): past it, records are dropped and counted, and
+/// one line saying how many ends the stored logs. They are written in one batch with
+/// the execution's end, so what a run can hold in memory here is bounded by the cap,
+/// whatever the guest (or the host on its behalf) writes. Lines also go to `tracing`
+/// at debug level, kept or not.
 pub struct CollectedLogs {
-    lines: Mutex<Vec<LogLine>>,
+    max_records: usize,
+    max_bytes: usize,
+    collected: Mutex<Collected>,
+}
+
+#[derive(Default)]
+struct Collected {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    dropped: u64,
+    last_ms: i64,
 }
 
 impl CollectedLogs {
+    /// Keeps at most `max_records` records and `max_bytes` bytes (each record costs
+    /// [`LOG_RECORD_OVERHEAD`] plus its message, fields and step name).
+    pub fn new(max_records: usize, max_bytes: usize) -> Self {
+        CollectedLogs {
+            max_records,
+            max_bytes,
+            collected: Mutex::default(),
+        }
+    }
+
+    /// The lines kept, and the line counting the dropped ones (if any) last.
     fn take(&self) -> Vec<LogLine> {
-        std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner))
+        let mut collected = self
+            .collected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Collected {
+            mut lines,
+            dropped,
+            last_ms,
+            ..
+        } = std::mem::take(&mut *collected);
+        if dropped > 0 {
+            lines.push(LogLine {
+                seq: lines.len() as i64 + 1,
+                ts_ms: last_ms,
+                level: level_number(LogLevel::Warn),
+                step: None,
+                message: dropped_message(dropped, self.max_records, self.max_bytes),
+                fields: None,
+            });
+        }
+        lines
+    }
+}
+
+fn dropped_message(dropped: u64, max_records: usize, max_bytes: usize) -> String {
+    format!(
+        "{dropped} log records dropped: past the stored log limit of {max_records} records or {max_bytes} bytes per run"
+    )
+}
+
+/// What a record costs against the stored-log byte cap.
+fn log_cost(message: &str, fields: Option<&str>, step: Option<&str>) -> usize {
+    LOG_RECORD_OVERHEAD
+        .saturating_add(message.len())
+        .saturating_add(fields.map_or(0, str::len))
+        .saturating_add(step.map_or(0, str::len))
+}
+
+/// Bounds the logs the execution record repeats (each step's lines) by the same cap
+/// as the stored logs: the first lines are kept, the rest counted in one warning on
+/// the step where dropping began.
+fn bound_record_logs(record: &mut ExecutionRecord, max_records: usize, max_bytes: usize) {
+    let (mut kept, mut bytes, mut dropped) = (0usize, 0usize, 0u64);
+    let mut first_cut: Option<usize> = None;
+    for (index, step) in record.steps.iter_mut().enumerate() {
+        let mut keep = step.logs.len();
+        for (at, line) in step.logs.iter().enumerate() {
+            let cost = log_cost(&line.message, line.fields.as_deref(), line.step.as_deref());
+            if dropped > 0 || kept >= max_records || bytes.saturating_add(cost) > max_bytes {
+                keep = at;
+                break;
+            }
+            kept += 1;
+            bytes += cost;
+        }
+        if keep < step.logs.len() {
+            dropped += (step.logs.len() - keep) as u64;
+            step.logs.truncate(keep);
+            step.logs.shrink_to_fit();
+            first_cut.get_or_insert(index);
+        }
+    }
+    if let Some(index) = first_cut
+        && let Some(step) = record.steps.get_mut(index)
+    {
+        step.logs.push(LogRecord {
+            execution_id: record.execution_id.clone(),
+            step: Some(step.key.clone()),
+            level: LogLevel::Warn,
+            message: dropped_message(dropped, max_records, max_bytes),
+            fields: None,
+            timestamp_ms: step.ended_at_ms,
+        });
     }
 }
 
@@ -72,11 +177,31 @@ pub fn level_number(level: LogLevel) -> i64 {
 impl LogSink for CollectedLogs {
     fn write(&self, record: LogRecord) {
         tracing::debug!(target: "sluice::guest", step = record.step.as_deref().unwrap_or(""), level = %record.level, "{}", record.message);
-        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        let seq = lines.len() as i64 + 1;
-        lines.push(LogLine {
+        let ts_ms = i64::try_from(record.timestamp_ms).unwrap_or(i64::MAX);
+        let cost = log_cost(
+            &record.message,
+            record.fields.as_deref(),
+            record.step.as_deref(),
+        );
+        let mut collected = self
+            .collected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        collected.last_ms = ts_ms;
+        // Once one record is dropped, all later ones are too: the stored logs are a
+        // prefix of what was written, then the count of the rest.
+        if collected.dropped > 0
+            || collected.lines.len() >= self.max_records
+            || collected.bytes.saturating_add(cost) > self.max_bytes
+        {
+            collected.dropped += 1;
+            return;
+        }
+        collected.bytes += cost;
+        let seq = collected.lines.len() as i64 + 1;
+        collected.lines.push(LogLine {
             seq,
-            ts_ms: i64::try_from(record.timestamp_ms).unwrap_or(i64::MAX),
+            ts_ms,
             level: level_number(record.level),
             step: record.step,
             message: record.message,
@@ -127,21 +252,29 @@ pub async fn run(
         execution = %execution.id,
         attempt = execution.attempt,
     );
-    let logs = Arc::new(CollectedLogs::default());
+    let (max_log_records, max_log_bytes) = (
+        state.config.max_execution_log_records,
+        state.config.max_execution_log_bytes,
+    );
+    let logs = Arc::new(CollectedLogs::new(max_log_records, max_log_bytes));
     let outcome = run_flow(state, execution, payload, instance, Arc::clone(&logs))
         .instrument(span)
         .await;
     let now = now_ms();
     let (finish, record) = match outcome {
-        Ok((record, policy)) => {
+        Ok((mut record, policy)) => {
+            bound_record_logs(&mut record, max_log_records, max_log_bytes);
             let status = if record.succeeded() {
                 ExecutionStatus::Succeeded
             } else {
                 ExecutionStatus::Failed
             };
-            let json = serde_json::to_string(&record).unwrap_or_else(|err| {
+            let mut json = serde_json::to_string(&record).unwrap_or_else(|err| {
                 serde_json::json!({"status": "unrecordable", "error": err.to_string()}).to_string()
             });
+            if json.len() > MAX_RECORD_BYTES {
+                json = oversized_record(&record, json.len());
+            }
             let error = record
                 .error
                 .as_ref()
@@ -179,18 +312,7 @@ pub async fn run(
     };
     // Logs and end in one transaction: one write per run instead of two.
     let lines = logs.take();
-    if let Err(err) = state
-        .store
-        .finish_with_logs(&execution.id, &lines, &finish)
-        .await
-    {
-        tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's logs and end");
-        // The end matters more than the logs: without it the execution stays
-        // running until its lease expires and then runs again. Try it alone.
-        if let Err(err) = state.store.finish_execution(&execution.id, &finish).await {
-            tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end");
-        }
-    }
+    store_end(state, execution, lines, &finish, now).await;
     match finish.retry_at_ms {
         Some(at) => {
             // The workers poll the queue, so they find it when its time comes.
@@ -205,6 +327,81 @@ pub async fn run(
         }
     }
     record
+}
+
+/// Stores how a run ended with its logs. The end matters more than the logs: without
+/// it the execution stays running until the process stops, then runs again. So when
+/// the logs cannot be stored, the end is stored with one line saying so; when even
+/// that fails, the end alone, then the end with a minimal record.
+async fn store_end(
+    state: &AppState,
+    execution: &Execution,
+    lines: Vec<LogLine>,
+    finish: &Finish,
+    now: i64,
+) {
+    let Err(err) = state
+        .store
+        .finish_with_logs(&execution.id, &lines, finish)
+        .await
+    else {
+        return;
+    };
+    tracing::error!(execution = %execution.id, error = %err, lines = lines.len(), "cannot store the execution's logs and end");
+    drop(lines);
+    let note = LogLine {
+        seq: 1,
+        ts_ms: now,
+        level: level_number(LogLevel::Error),
+        step: None,
+        message: format!("the logs of this run could not be stored: {err}"),
+        fields: None,
+    };
+    let Err(err) = state
+        .store
+        .finish_with_logs(&execution.id, &[note], finish)
+        .await
+    else {
+        return;
+    };
+    tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end with a note on its logs");
+    let Err(err) = state.store.finish_execution(&execution.id, finish).await else {
+        return;
+    };
+    tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end");
+    let minimal = Finish {
+        record: serde_json::json!({
+            "status": finish.status.as_str(),
+            "error": {"kind": "host", "message": format!("the record of this run could not be stored: {err}")},
+        })
+        .to_string(),
+        ..finish.clone()
+    };
+    if let Err(err) = state.store.finish_execution(&execution.id, &minimal).await {
+        tracing::error!(execution = %execution.id, error = %err, "cannot store the execution's end, even with a minimal record");
+    }
+}
+
+/// The stored form of a record over [`MAX_RECORD_BYTES`]: its status, error and
+/// steps' outcomes without their results and logs.
+fn oversized_record(record: &ExecutionRecord, size: usize) -> String {
+    let steps: Vec<serde_json::Value> = record
+        .steps
+        .iter()
+        .map(
+            |step| serde_json::json!({"key": step.key, "status": step.status, "error": step.error}),
+        )
+        .collect();
+    serde_json::json!({
+        "executionId": record.execution_id,
+        "flow": record.flow,
+        "status": record.status,
+        "failedStep": record.failed_step,
+        "error": record.error,
+        "steps": steps,
+        "truncated": format!("the record was {size} bytes, over the stored limit of {MAX_RECORD_BYTES}: results and logs left out"),
+    })
+    .to_string()
 }
 
 async fn run_flow(

@@ -107,6 +107,7 @@ impl NewExecution {
             fifo: false,
             dedupe_id: None,
             request_id: None,
+            crash_requeues: 0,
         }
     }
 }

@@ -55,6 +55,8 @@ fn summary(execution: &Execution) -> Value {
         "status": execution.status,
         "synchronous": execution.synchronous,
         "attempt": execution.attempt,
+        // Runs interrupted by the host stopping (not counted in `attempt`).
+        "crashRequeues": execution.crash_requeues,
         "createdAt": rfc3339(execution.created_ms),
         "startedAt": execution.started_ms.map(rfc3339),
         "finishedAt": execution.finished_ms.map(rfc3339),

@@ -108,6 +108,40 @@ pub struct ServeArgs {
     /// How often, in milliseconds, the scheduler looks for due schedules.
     #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
     pub schedule_tick_ms: u64,
+
+    /// Times an execution interrupted by the server stopping (crash, kill) is queued
+    /// again; the next interruption fails it with `host-crash-loop`.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_crash_requeues: u32,
+
+    /// Milliseconds before the first run after such an interruption; each further
+    /// one waits four times longer (1 s, 4 s, 16 s by default).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub crash_backoff_ms: u64,
+
+    /// Connections held open at once (lowered to stay under the descriptor limit);
+    /// beyond it, new connections wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Milliseconds a client has to send a request's head (or, kept alive, to start
+    /// its next request) before its connection is closed.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Milliseconds a request's body has to arrive whole before the request is
+    /// answered 408 (body-timeout).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+
+    /// Log records one run of an execution stores; the rest are dropped and counted
+    /// in one last line.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_execution_log_records: usize,
+
+    /// Log bytes one run of an execution stores (each record costs its text plus 64).
+    #[arg(long, value_name = "BYTES", default_value_t = 2 << 20)]
+    pub max_execution_log_bytes: usize,
 }
 
 impl ServeArgs {
@@ -133,6 +167,13 @@ impl ServeArgs {
             tenant_bytes: self.state_quota_tenant_bytes.bytes(),
             tenant_keys: self.state_quota_tenant_keys,
         };
+        config.max_crash_requeues = self.max_crash_requeues;
+        config.crash_backoff = Duration::from_millis(self.crash_backoff_ms);
+        config.max_connections = self.max_connections.max(1);
+        config.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms.max(1));
+        config.body_read_timeout = Duration::from_millis(self.body_read_timeout_ms.max(1));
+        config.max_execution_log_records = self.max_execution_log_records;
+        config.max_execution_log_bytes = self.max_execution_log_bytes;
         config
     }
 }

@@ -91,6 +91,33 @@ pub struct Execution {
     pub dedupe_id: Option<String>,
     /// The unique request id read from the request (retry cancellation).
     pub request_id: Option<String>,
+    /// Times it was queued again because the process running it stopped (crashed,
+    /// killed) before it ended. Counted apart from `attempt`, which only the flow's
+    /// retry policy raises.
+    pub crash_requeues: i64,
+}
+
+/// What happens to executions a stopped process left running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashPolicy {
+    /// Crash requeues an execution may have; one more crash fails it with
+    /// [`HOST_CRASH_LOOP`].
+    pub max_requeues: i64,
+    /// The wait before the first crash requeue runs; each further one waits four
+    /// times longer than the one before.
+    pub backoff_ms: i64,
+}
+
+/// The error code of an execution failed because the host kept stopping while it ran.
+pub const HOST_CRASH_LOOP: &str = "host-crash-loop";
+
+/// What [`ExecutionStore::requeue_expired`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Executions queued again, each after its backoff.
+    pub requeued: u64,
+    /// Executions failed with [`HOST_CRASH_LOOP`] (their ids).
+    pub failed: Vec<String>,
 }
 
 /// The queue policies applied when an execution is enqueued, atomically with the
@@ -265,9 +292,17 @@ pub trait ExecutionStore: Send + Sync {
         tenant: &str,
         id: &str,
     ) -> Result<Option<Payload>, StoreError>;
-    /// Executions left `running` by a process that stopped (their lease expired) go
-    /// back to the queue; returns how many.
-    async fn requeue_expired(&self, now_ms: i64) -> Result<u64, StoreError>;
+    /// Executions left `running` by a process that stopped (their lease ended before
+    /// `expired_before_ms`) go back to the queue with one more crash requeue, not
+    /// before `now_ms` plus their backoff; those that already had
+    /// `policy.max_requeues` fail with [`HOST_CRASH_LOOP`] instead (their flow's retry
+    /// policy is not applied).
+    async fn requeue_expired(
+        &self,
+        now_ms: i64,
+        expired_before_ms: i64,
+        policy: &CrashPolicy,
+    ) -> Result<Requeued, StoreError>;
     /// Deletes finished executions created before `cutoff_ms` (with logs and
     /// payloads); returns how many.
     async fn delete_executions_before(&self, cutoff_ms: i64) -> Result<u64, StoreError>;

@@ -11,14 +11,14 @@ use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, params
 use super::{SqliteStore, sql};
 use crate::store::StoreError;
 use crate::store::executions::{
-    EnqueueOutcome, EnqueuePolicy, Execution, ExecutionFilter, ExecutionStatus, ExecutionStore,
-    Finish, LogLine, Payload,
+    CrashPolicy, EnqueueOutcome, EnqueuePolicy, Execution, ExecutionFilter, ExecutionStatus,
+    ExecutionStore, Finish, HOST_CRASH_LOOP, LogLine, Payload, Requeued,
 };
 
 const COLUMNS: &str =
     "id, tenant_id, instance_id, flow_key, status, synchronous, attempt, created_ms, started_ms,
      finished_ms, failed_step, error, parent_id, replay_of, trigger, run_after_ms, fifo,
-     dedupe_id, request_id";
+     dedupe_id, request_id, crash_requeues";
 
 /// The tenant whose execution was claimed last: the next claim starts after it.
 /// Kept in memory: after a restart the turn starts from the first tenant again.
@@ -38,7 +38,7 @@ fn insert_row(
     transaction
         .prepare_cached(&format!(
             "INSERT INTO executions ({COLUMNS}, lease_until_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
         ))
         .map_err(sql)?
         .execute(params![
@@ -61,6 +61,7 @@ fn insert_row(
                 execution.fifo,
                 execution.dedupe_id,
                 execution.request_id,
+                execution.crash_requeues,
                 lease_until_ms,
             ])
         .map_err(sql)?;
@@ -209,6 +210,7 @@ fn execution(row: &Row<'_>) -> rusqlite::Result<Execution> {
         fifo: row.get(16)?,
         dedupe_id: row.get(17)?,
         request_id: row.get(18)?,
+        crash_requeues: row.get(19)?,
     })
 }
 
@@ -624,17 +626,63 @@ impl ExecutionStore for SqliteStore {
         }))
     }
 
-    async fn requeue_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+    async fn requeue_expired(
+        &self,
+        now_ms: i64,
+        expired_before_ms: i64,
+        policy: &CrashPolicy,
+    ) -> Result<Requeued, StoreError> {
+        let policy = *policy;
         self.write(move |connection| {
-            let requeued = connection
-                .execute(
-                    "UPDATE executions SET status = 'queued', attempt = attempt + 1, started_ms = NULL,
-                       lease_until_ms = NULL, run_after_ms = MIN(run_after_ms, ?1)
-                     WHERE status = 'running' AND lease_until_ms IS NOT NULL AND lease_until_ms < ?1",
-                    [now_ms],
+            // Those that already used every crash requeue end here: running them
+            // again is what brought the process down, perhaps every time. Not a flow
+            // failure, so no flow retry either.
+            let mut statement = connection
+                .prepare_cached(
+                    "UPDATE executions SET status = 'failed', finished_ms = ?1, lease_until_ms = NULL,
+                       error = ?4 || ': the host stopped ' || (crash_requeues + 1)
+                               || ' times while running this execution; it is not run again',
+                       record = json_object('status', 'failed', 'error', json_object(
+                           'kind', ?4,
+                           'message', 'the host stopped ' || (crash_requeues + 1)
+                               || ' times while running this execution; it is not run again'))
+                     WHERE status = 'running' AND lease_until_ms IS NOT NULL AND lease_until_ms < ?2
+                       AND crash_requeues >= ?3
+                     RETURNING id, instance_id, flow_key, fifo",
                 )
                 .map_err(sql)?;
-            Ok(requeued as u64)
+            let failed: Vec<(String, String, String, bool)> = statement
+                .query_map(
+                    params![now_ms, expired_before_ms, policy.max_requeues, HOST_CRASH_LOOP],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                )
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            drop(statement);
+            for (_, instance_id, flow_key, fifo) in &failed {
+                if *fifo {
+                    promote_fifo(connection, instance_id, flow_key, now_ms)?;
+                }
+            }
+            // The rest wait `backoff * 4^(crash requeues so far)` (the shift is bounded:
+            // the count is at most the cap, and the cap is small), so a process that
+            // dies on them again does not meet them at once on every start.
+            let requeued = connection
+                .prepare_cached(
+                    "UPDATE executions SET status = 'queued', crash_requeues = crash_requeues + 1,
+                       started_ms = NULL, lease_until_ms = NULL,
+                       run_after_ms = ?1 + ?4 * (1 << (2 * MIN(crash_requeues, 12)))
+                     WHERE status = 'running' AND lease_until_ms IS NOT NULL AND lease_until_ms < ?2
+                       AND crash_requeues < ?3",
+                )
+                .map_err(sql)?
+                .execute(params![now_ms, expired_before_ms, policy.max_requeues, policy.backoff_ms])
+                .map_err(sql)?;
+            Ok(Requeued {
+                requeued: requeued as u64,
+                failed: failed.into_iter().map(|(id, ..)| id).collect(),
+            })
         })
         .await
     }
@@ -725,8 +773,14 @@ mod tests {
             fifo: false,
             dedupe_id: None,
             request_id: None,
+            crash_requeues: 0,
         }
     }
+
+    const CRASH: CrashPolicy = CrashPolicy {
+        max_requeues: 3,
+        backoff_ms: 1_000,
+    };
 
     fn payload() -> Payload {
         Payload {
@@ -838,10 +892,30 @@ mod tests {
         );
         assert_eq!(store.claim_next(10, 100).await.unwrap().unwrap().id, "b");
         assert!(store.claim_next(10, 100).await.unwrap().is_none());
-        assert_eq!(store.requeue_expired(50).await.unwrap(), 0);
-        assert_eq!(store.requeue_expired(101).await.unwrap(), 2);
-        let again = store.claim_next(200, 300).await.unwrap().unwrap();
-        assert_eq!((again.id.as_str(), again.attempt), ("a", 2));
+        assert_eq!(
+            store
+                .requeue_expired(50, 50, &CRASH)
+                .await
+                .unwrap()
+                .requeued,
+            0
+        );
+        assert_eq!(
+            store
+                .requeue_expired(101, 101, &CRASH)
+                .await
+                .unwrap()
+                .requeued,
+            2
+        );
+        // Not before its backoff; then with its attempt kept and one crash counted.
+        assert!(store.claim_next(1_000, 2_000).await.unwrap().is_none());
+        let again = store.claim_next(1_101, 2_000).await.unwrap().unwrap();
+        // Both now wait for the same time: the first inserted goes first.
+        assert_eq!(
+            (again.id.as_str(), again.attempt, again.crash_requeues),
+            ("b", 1, 1)
+        );
     }
 
     fn finish(status: ExecutionStatus, at: i64, retry_at_ms: Option<i64>) -> Finish {
@@ -1141,12 +1215,81 @@ mod tests {
             .insert_execution(&running, &payload(), Some(100))
             .await
             .unwrap();
-        assert_eq!(store.requeue_expired(50).await.unwrap(), 0);
         assert_eq!(
-            store.requeue_expired(101).await.unwrap(),
+            store
+                .requeue_expired(50, 50, &CRASH)
+                .await
+                .unwrap()
+                .requeued,
+            0
+        );
+        assert_eq!(
+            store
+                .requeue_expired(101, 101, &CRASH)
+                .await
+                .unwrap()
+                .requeued,
             1,
             "the lease expired"
         );
         assert_eq!(status(&store, "s").await, ExecutionStatus::Queued);
+    }
+
+    #[tokio::test]
+    async fn crash_requeues_back_off_then_fail_with_host_crash_loop() {
+        let (_dir, store) = store().await;
+        let mut running = row("p", ExecutionStatus::Running, 1);
+        running.started_ms = Some(1);
+        store
+            .insert_execution(&running, &payload(), Some(100))
+            .await
+            .unwrap();
+        // Three crashes: queued again after 1 s, 4 s, 16 s, the attempt kept.
+        let mut now = 1_000;
+        for (crashes, backoff) in [(1, 1_000), (2, 4_000), (3, 16_000)] {
+            let done = store.requeue_expired(now, i64::MAX, &CRASH).await.unwrap();
+            assert_eq!((done.requeued, done.failed.len()), (1, 0));
+            let queued = store.get_execution("t", "p").await.unwrap().unwrap();
+            assert_eq!(
+                (queued.status, queued.attempt, queued.crash_requeues),
+                (ExecutionStatus::Queued, 1, crashes)
+            );
+            assert_eq!(queued.run_after_ms, now + backoff);
+            assert!(
+                store
+                    .claim_next(now + backoff - 1, i64::MAX)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            now += backoff;
+            assert_eq!(
+                store.claim_next(now, now + 10).await.unwrap().unwrap().id,
+                "p"
+            );
+        }
+        // The fourth: failed, not queued.
+        let done = store.requeue_expired(now, i64::MAX, &CRASH).await.unwrap();
+        assert_eq!((done.requeued, done.failed), (0, vec!["p".to_string()]));
+        let failed = store.get_execution("t", "p").await.unwrap().unwrap();
+        assert_eq!(failed.status, ExecutionStatus::Failed);
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .is_some_and(|error| error.starts_with("host-crash-loop:")),
+            "{failed:?}"
+        );
+        let record: serde_json::Value =
+            serde_json::from_str(&store.execution_record("t", "p").await.unwrap().unwrap())
+                .unwrap();
+        assert_eq!(record["error"]["kind"], HOST_CRASH_LOOP);
+        assert!(
+            store
+                .claim_next(i64::MAX - 1, i64::MAX)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -53,6 +53,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "012_state_quota",
         include_str!("migrations/012_state_quota.sql"),
+        "013_crash_requeue",
+        include_str!("migrations/013_crash_requeue.sql"),
     ),
 ];
 
