@@ -126,7 +126,10 @@ fn a_socket_flood_keeps_at_most_the_cap_of_sockets_open() {
     let result = flood_result(&report);
     assert!(result["pending"].as_u64().unwrap() <= 16, "{result}");
     assert!(
-        result["errors"]["ConnectionLimitReached"].as_u64().unwrap() >= 3000 - 16,
+        result["errors"]["ErrorCode::ConnectionLimitReached"]
+            .as_u64()
+            .unwrap()
+            >= 3000 - 16,
         "{result}"
     );
     assert!(most <= 16, "{most} sockets open at once");
@@ -151,7 +154,10 @@ fn loopback_is_reached_only_through_the_operator_flag() {
     assert_eq!(watcher.join().unwrap(), 0, "a socket reached loopback");
     assert_eq!(code, 0, "{report}");
     let result = flood_result(&report);
-    assert_eq!(result["errors"]["DestinationIpProhibited"], 50, "{result}");
+    assert_eq!(
+        result["errors"]["ErrorCode::DestinationIpProhibited"], 50,
+        "{result}"
+    );
     assert_eq!(result["pending"], 0, "{result}");
 
     // The flag is checked like any option.

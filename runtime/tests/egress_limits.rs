@@ -90,7 +90,7 @@ async fn a_socket_flood_holds_at_most_the_cap_and_its_sockets_close_at_the_end()
     .await;
     let result = output(&report.outcome);
     let pending = result["pending"].as_u64().unwrap();
-    let limited = result["errors"]["ConnectionLimitReached"]
+    let limited = result["errors"]["ErrorCode::ConnectionLimitReached"]
         .as_u64()
         .unwrap_or(0);
     assert!(pending <= cap as u64, "{result}");
@@ -149,7 +149,7 @@ async fn the_tenant_cap_binds_below_the_execution_cap() {
     let result = output(&report.outcome);
     assert!(result["pending"].as_u64().unwrap() <= 5, "{result}");
     assert!(
-        result["errors"]["ConnectionLimitReached"]
+        result["errors"]["ErrorCode::ConnectionLimitReached"]
             .as_u64()
             .unwrap_or(0)
             >= 45,

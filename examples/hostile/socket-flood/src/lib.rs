@@ -127,7 +127,7 @@ fn sweep(
     });
 }
 
-/// The error code's variant name, e.g. `ConnectionLimitReached`.
+/// The error code as its Debug text names it, e.g. `ErrorCode::ConnectionLimitReached`.
 fn name(code: &ErrorCode) -> String {
     let debug = format!("{code:?}");
     debug
