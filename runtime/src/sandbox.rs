@@ -267,6 +267,10 @@ fn classify_trap(error: &wasmtime::Error, host: &HostContext, limits: &Limits) -
     }
     let message = match trap {
         Some(trap) => trap.to_string(),
+        None if handle_table_full(error) => format!(
+            "handle limit of {} live resources exceeded (streams, pollables, HTTP fields, requests, bodies, responses): {error:#}",
+            crate::capabilities::MAX_HANDLES
+        ),
         None => format!("{error:#}"),
     };
     let backtrace = error
@@ -278,6 +282,18 @@ fn classify_trap(error: &wasmtime::Error, host: &HostContext, limits: &Limits) -
         backtrace,
         stderr: None,
     }
+}
+
+/// Whether a host call failed because the guest holds as many resources as its
+/// table allows.
+fn handle_table_full(error: &wasmtime::Error) -> bool {
+    use wasmtime::component::ResourceTableError;
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ResourceTableError>(),
+            Some(ResourceTableError::Full)
+        )
+    })
 }
 
 /// Puts what the guest wrote to stderr into a trap outcome: it usually says why.
