@@ -1,5 +1,6 @@
 //! Per-execution budgets ([`Limits`]) and the memory limiter that enforces the memory
-//! budget over the sum of all linear memories of an instance.
+//! budget over the sum of all linear memories of an instance plus the host memory held
+//! on the guest's behalf (`wasi:http` resources, charged by `capabilities::http_memory`).
 //!
 //! Where each limit is enforced: fuel by `Store::set_fuel` (sandbox), memory here,
 //! wall clock by the epoch deadline plus a tokio timeout (sandbox), output by the
@@ -27,7 +28,8 @@ use wasmtime::ResourceLimiter;
 pub struct Limits {
     /// Fuel units (about one per wasm instruction) for instantiation and the call.
     pub fuel: u64,
-    /// Memory in bytes, summed over every linear memory of the instance.
+    /// Memory in bytes, summed over every linear memory of the instance and the host
+    /// memory held for it in `wasi:http` resources (fields, requests, bodies, responses).
     pub memory_bytes: u64,
     /// Wall-clock deadline for instantiation and the call, host calls included.
     #[serde(with = "duration_ms", rename = "timeoutMs")]
@@ -128,18 +130,34 @@ mod duration_ms {
     }
 }
 
-/// Enforces [`Limits::memory_bytes`] over all linear memories of one store, and
-/// records the peak for metering.
+/// Enforces [`Limits::memory_bytes`] over all linear memories of one store plus the
+/// host memory charged to it ([`MemoryLimiter::charge_host`]), and records the peak of
+/// that sum for metering.
 ///
 /// A denied growth makes `memory.grow` return -1, as the spec says, so a guest may
 /// recover; `denied` remembers it so that the trap a Rust guest raises on allocation
-/// failure is reported as a memory-limit outcome rather than an opaque trap.
+/// failure is reported as a memory-limit outcome rather than an opaque trap. A denied
+/// host charge is remembered the same way, and the host call that asked for it traps.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     limit: usize,
+    /// Sum of the linear memories' sizes.
     total: usize,
+    /// Host memory currently charged (held for the guest, released when freed).
+    host: usize,
     peak: usize,
     denied: Option<usize>,
+}
+
+/// A host allocation on a guest's behalf would exceed the execution's memory budget.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "memory limit of {limit} bytes exceeded: the host would hold {host} bytes for the guest on top of {linear} bytes of linear memory"
+)]
+pub(crate) struct HostMemoryExceeded {
+    pub(crate) limit: usize,
+    pub(crate) linear: usize,
+    pub(crate) host: usize,
 }
 
 impl MemoryLimiter {
@@ -147,23 +165,54 @@ impl MemoryLimiter {
         MemoryLimiter {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             total: 0,
+            host: 0,
             peak: 0,
             denied: None,
         }
     }
 
-    /// Highest total of linear memory sizes seen, in bytes.
+    /// Highest total of linear memory sizes plus host charges seen, in bytes.
     pub(crate) fn peak(&self) -> usize {
         self.peak
     }
 
-    /// The total a denied growth asked for, if any growth was denied.
+    /// The total a denied growth or host charge asked for, if any was denied.
     pub(crate) fn denied(&self) -> Option<usize> {
         self.denied
     }
 
     pub(crate) fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// Host memory currently charged, in bytes.
+    #[cfg(test)]
+    pub(crate) fn host_bytes(&self) -> usize {
+        self.host
+    }
+
+    /// Charges `bytes` of host memory held for the guest. Past the budget nothing is
+    /// charged, the denial is remembered (so the execution ends as `memory-limit`) and
+    /// the caller must fail the host call.
+    pub(crate) fn charge_host(&mut self, bytes: usize) -> Result<(), HostMemoryExceeded> {
+        let host = self.host.saturating_add(bytes);
+        let total = self.total.saturating_add(host);
+        if total > self.limit {
+            self.denied = Some(total);
+            return Err(HostMemoryExceeded {
+                limit: self.limit,
+                linear: self.total,
+                host,
+            });
+        }
+        self.host = host;
+        self.peak = self.peak.max(total);
+        Ok(())
+    }
+
+    /// Gives back a charge once the host no longer holds the memory.
+    pub(crate) fn release_host(&mut self, bytes: usize) {
+        self.host = self.host.saturating_sub(bytes);
     }
 }
 
@@ -179,12 +228,15 @@ impl ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let total = self.total.saturating_sub(current).saturating_add(desired);
-        if total > self.limit {
-            self.denied = Some(total);
+        // Host charges count too: a guest holding 60 MiB of headers cannot then grow
+        // its linear memory by another 60 MiB.
+        let with_host = total.saturating_add(self.host);
+        if with_host > self.limit {
+            self.denied = Some(with_host);
             return Ok(false);
         }
         self.total = total;
-        self.peak = self.peak.max(total);
+        self.peak = self.peak.max(with_host);
         Ok(true)
     }
 
@@ -215,6 +267,26 @@ mod tests {
         // Growing it to 6 pages makes exactly 10.
         assert!(limiter.memory_growing(4 << 16, 6 << 16, None).unwrap());
         assert_eq!(limiter.peak(), 10 << 16);
+    }
+
+    #[test]
+    fn host_charges_share_the_budget_with_linear_memory() {
+        let mut limiter = MemoryLimiter::new(10 << 16);
+        assert!(limiter.memory_growing(0, 4 << 16, None).unwrap());
+        limiter.charge_host(5 << 16).unwrap();
+        assert_eq!(limiter.peak(), 9 << 16);
+        // Linear memory cannot take what the host holds...
+        assert!(!limiter.memory_growing(4 << 16, 6 << 16, None).unwrap());
+        assert_eq!(limiter.denied(), Some(11 << 16));
+        // ...nor can the host take what linear memory holds.
+        let err = limiter.charge_host(2 << 16).unwrap_err();
+        assert_eq!(err.host, 7 << 16);
+        assert_eq!(limiter.host_bytes(), 5 << 16);
+        // Released charges make room again.
+        limiter.release_host(5 << 16);
+        assert!(limiter.memory_growing(4 << 16, 10 << 16, None).unwrap());
+        assert_eq!(limiter.peak(), 10 << 16);
+        assert_eq!(limiter.host_bytes(), 0);
     }
 
     #[test]

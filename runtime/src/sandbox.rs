@@ -319,6 +319,10 @@ fn classify_trap(
     }
     let message = match (trap, phase) {
         (Some(trap), _) => trap.to_string(),
+        (None, _) if handle_table_full(error) => format!(
+            "handle limit of {} live resources exceeded (streams, pollables, HTTP fields, requests, bodies, responses): {error:#}",
+            crate::capabilities::MAX_HANDLES
+        ),
         (None, Phase::Call) => format!("{error:#}"),
         (None, Phase::Instantiation) => format!("failed {}: {error:#}", phase.describe()),
     };
@@ -334,6 +338,18 @@ fn backtrace_of(error: &wasmtime::Error) -> Option<String> {
         .downcast_ref::<WasmBacktrace>()
         .map(|backtrace| backtrace.to_string())
         .filter(|text| !text.trim().is_empty())
+}
+
+/// Whether a host call failed because the guest holds as many resources as its
+/// table allows.
+fn handle_table_full(error: &wasmtime::Error) -> bool {
+    use wasmtime::component::ResourceTableError;
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ResourceTableError>(),
+            Some(ResourceTableError::Full)
+        )
+    })
 }
 
 /// Puts what the guest wrote to stderr into a trap outcome: it usually says why.

@@ -1,6 +1,7 @@
 //! Everything a guest can reach: one module per host capability (log, state,
 //! connections, config, context, invoke, outbound HTTP, stdio), the [`Capabilities`]
-//! bundle an embedder supplies per execution, and the per-store `HostContext`.
+//! bundle an embedder supplies per execution, and the per-store `HostContext`, whose
+//! resource table is capped at `http_memory::MAX_HANDLES` live handles.
 //!
 //! Each capability is a small trait so the host can plug SQLite or PostgreSQL in and
 //! tests can use the in-memory implementations found next to the traits.
@@ -9,6 +10,7 @@ pub mod config;
 pub mod connections;
 pub mod context;
 pub mod http;
+pub(crate) mod http_memory;
 pub mod invoke;
 pub mod log;
 pub mod state;
@@ -27,6 +29,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use self::config::{ConfigSource, StaticConfig};
 use self::connections::{ConnectionProvider, StaticConnections};
 use self::http::{EgressHooks, EgressPolicy, NetworkPolicy};
+pub(crate) use self::http_memory::MAX_HANDLES;
+use self::http_memory::{HostMemoryCharges, MeteredHttp, MeteredHttpData};
 use self::invoke::Invoker;
 use self::log::{LogSink, TracingLogSink};
 use self::state::{MemoryStateStore, StateStore};
@@ -96,6 +100,8 @@ pub(crate) struct HostContext {
     http: WasiHttpCtx,
     table: ResourceTable,
     egress: EgressHooks,
+    /// What the `wasi:http` resources in `table` hold, charged to `limiter`.
+    http_charges: HostMemoryCharges,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) context: ExecutionContext,
     pub(crate) caps: Capabilities,
@@ -131,11 +137,17 @@ impl HostContext {
             &context,
             limits.log_bytes as u64,
         );
+        // Every live handle costs host memory the guest's budget does not see in full;
+        // a connector needs a few dozen at most (see `http_memory::MAX_HANDLES`), and a
+        // full table traps the call that pushes, which the sandbox reports as such.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(http_memory::MAX_HANDLES);
         HostContext {
             wasi,
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            table,
             egress,
+            http_charges: HostMemoryCharges::default(),
             limiter: MemoryLimiter::new(limits.memory_bytes),
             context,
             caps,
@@ -175,6 +187,21 @@ impl WasiHttpView for HostContext {
             hooks: &mut self.egress,
             table: &mut self.table,
             ctx: &mut self.http,
+        }
+    }
+}
+
+impl HostContext {
+    /// The `wasi:http` view guests call through: wasi-http's own, metered.
+    fn metered_http(&mut self) -> MeteredHttp<'_> {
+        MeteredHttp {
+            view: WasiHttpCtxView {
+                hooks: &mut self.egress,
+                table: &mut self.table,
+                ctx: &mut self.http,
+            },
+            charges: &mut self.http_charges,
+            limiter: &mut self.limiter,
         }
     }
 }
@@ -229,6 +256,16 @@ pub(crate) fn link(linker: &mut Linker<HostContext>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
     cli::terminal_stdout::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
     cli::terminal_stderr::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    // `wasi:http` through the metered view, so that what the host holds for the guest
+    // counts against its memory budget (`http_memory`).
+    {
+        use wasmtime_wasi_http::p2::bindings::{LinkOptions, http};
+        http::outgoing_handler::add_to_linker::<Host, MeteredHttpData>(l, Host::metered_http)?;
+        http::types::add_to_linker::<Host, MeteredHttpData>(
+            l,
+            &LinkOptions::default().into(),
+            Host::metered_http,
+        )?;
+    }
     Ok(())
 }

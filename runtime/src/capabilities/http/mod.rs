@@ -270,4 +270,15 @@ impl WasiHttpHooks for EgressHooks {
             on_refused,
         ))
     }
+
+    // An outgoing body buffers at most (chunks + 1) x chunk size until it is sent;
+    // `http_memory` charges that much per body, so both stay small (wasi-http's
+    // defaults hold 2 MiB per body).
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        super::http_memory::OUTGOING_BODY_BUFFER_CHUNKS
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        super::http_memory::OUTGOING_BODY_CHUNK_BYTES
+    }
 }
