@@ -135,7 +135,7 @@ impl HostContext {
             Arc::clone(&caps.network),
             Arc::clone(&caps.log),
             &context,
-            limits.log_bytes as u64,
+            log_budget.clone(),
         );
         // Every live handle costs host memory the guest's budget does not see in full;
         // a connector needs a few dozen at most (see `http_memory::MAX_HANDLES`), and a

@@ -28,7 +28,7 @@ pub use self::policy::{EgressPolicy, EgressRuleError, MAX_RULES};
 use self::address::TenantSlot;
 use self::connect::{Refused, Target};
 use super::HostContext;
-use super::log::{LogLevel, LogRecord, LogSink, now_ms};
+use super::log::{LogBudget, LogLevel, LogRecord, LogSink, now_ms};
 
 /// Refusals written to the log one by one in each execution; later ones are counted
 /// and summed up in one line when the execution ends.
@@ -54,7 +54,7 @@ impl EgressHooks {
         network: Arc<NetworkPolicy>,
         log: Arc<dyn LogSink>,
         context: &crate::types::ExecutionContext,
-        log_budget: u64,
+        log_budget: LogBudget,
     ) -> Self {
         EgressHooks {
             policy,
@@ -116,7 +116,8 @@ pub(crate) struct RefusalLog {
     sink: Arc<dyn LogSink>,
     execution_id: String,
     step: Option<String>,
-    budget: u64,
+    /// The execution's log budget, shared with the guest's own `log.write` calls.
+    budget: LogBudget,
     state: Mutex<RefusalState>,
 }
 
@@ -124,7 +125,6 @@ pub(crate) struct RefusalLog {
 struct RefusalState {
     written: u32,
     suppressed: u64,
-    bytes: u64,
     /// The execution has ended: nothing more is written.
     closed: bool,
 }
@@ -132,13 +132,17 @@ struct RefusalState {
 impl RefusalLog {
     fn note(&self, message: String) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let bytes = state.bytes + message.len() as u64;
-        if state.closed || state.written >= REFUSALS_LOGGED || bytes > self.budget {
+        if state.closed || state.written >= REFUSALS_LOGGED {
+            state.suppressed += 1;
+            return;
+        }
+        // Past the budget the line is only counted; the guest's next log write then
+        // ends the execution with `log-limit`.
+        if self.budget.charge(&message, None).is_err() {
             state.suppressed += 1;
             return;
         }
         state.written += 1;
-        state.bytes = bytes;
         drop(state);
         self.write(message);
     }
@@ -154,13 +158,12 @@ impl RefusalLog {
         });
     }
 
-    /// Writes the summary of the refusals not logged one by one, if the budget
-    /// (after `used` bytes of other logs) has room; returns the bytes of every
-    /// refusal line written, and closes the log.
-    fn finish(&self, used: u64) -> u64 {
+    /// Writes the summary of the refusals not logged one by one, if the log budget
+    /// has room, and closes the log.
+    fn finish(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.closed {
-            return 0;
+            return;
         }
         state.closed = true;
         if state.suppressed > 0 {
@@ -168,25 +171,20 @@ impl RefusalLog {
                 "{} more outbound requests denied (only the first {REFUSALS_LOGGED} are logged)",
                 state.suppressed
             );
-            let total = used
-                .saturating_add(state.bytes)
-                .saturating_add(message.len() as u64);
-            if total <= self.budget {
-                state.bytes += message.len() as u64;
+            if self.budget.charge(&message, None).is_ok() {
+                drop(state);
                 self.write(message);
             }
         }
-        state.bytes
     }
 }
 
 impl HostContext {
     /// Ends the execution's outbound HTTP bookkeeping: writes the summary of refused
-    /// requests and charges every refusal line to the log volume. Called once, when
-    /// the guest's call has returned.
+    /// requests (charged to the log budget like every refusal line). Called once,
+    /// when the guest's call has returned.
     pub(crate) fn finish_egress(&mut self) {
-        let bytes = self.egress.refusals.finish(self.log_bytes);
-        self.log_bytes = self.log_bytes.saturating_add(bytes);
+        self.egress.refusals.finish();
     }
 }
 
