@@ -35,6 +35,8 @@ pub struct Shared {
     pub plans: PlanCache,
     /// Per-endpoint webhook rate limit (`config.webhook_rate_limit`).
     pub rate_limit: crate::ratelimit::WebhookRateLimit,
+    /// Per-tenant compile slots (`config.compile_concurrency_per_tenant`).
+    pub compile_slots: crate::registry::TenantCompileSlots,
 }
 
 impl Deref for AppState {
@@ -73,6 +75,8 @@ impl AppState {
                 .max_concurrency(config.concurrency)
                 .busy_wait(config.busy_wait)
                 .max_component_bytes(config.max_component_bytes)
+                .compiler(config.compiler.clone())
+                .compile_concurrency(config.compile_concurrency)
                 .cache_dir(config.artifacts_dir()),
         )?;
         let store: Arc<dyn Store> = Arc::new(store);
@@ -86,6 +90,8 @@ impl AppState {
             },
         );
         let rate_limit = crate::ratelimit::WebhookRateLimit::new(config.webhook_rate_limit);
+        let compile_slots =
+            crate::registry::TenantCompileSlots::new(config.compile_concurrency_per_tenant);
         let state = AppState {
             inner: Arc::new(Shared {
                 store,
@@ -96,6 +102,7 @@ impl AppState {
                 queue: Arc::new(QueueSignal::default()),
                 plans: PlanCache::default(),
                 rate_limit,
+                compile_slots,
             }),
         };
         launcher.bind(&state);

@@ -45,6 +45,15 @@ pub struct ServerConfig {
     pub minute: Duration,
     /// How often the scheduler looks for due schedules.
     pub schedule_tick: Duration,
+    /// Where uploaded components are compiled. `sluice serve` sets a worker process
+    /// under CPU-time and memory limits; the default, in process and unbounded, is
+    /// for tests that embed the server with trusted guests.
+    pub compiler: sluice_runtime::Compiler,
+    /// Compiles that may run at once on this host.
+    pub compile_concurrency: usize,
+    /// Compiles one tenant may run at once; a tenant waits for its own slot before a
+    /// host slot, so one tenant cannot hold every host slot.
+    pub compile_concurrency_per_tenant: usize,
 }
 
 impl ServerConfig {
@@ -68,6 +77,9 @@ impl ServerConfig {
             sync_time_limit: Duration::from_secs(30),
             minute: Duration::from_secs(60),
             schedule_tick: Duration::from_secs(1),
+            compiler: sluice_runtime::Compiler::InProcess,
+            compile_concurrency: sluice_runtime::engine::default_compile_concurrency(),
+            compile_concurrency_per_tenant: 1,
         }
     }
 

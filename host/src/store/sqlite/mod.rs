@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_schedules",
         include_str!("migrations/010_schedules.sql"),
     ),
+    (
+        "011_component_compile",
+        include_str!("migrations/011_component_compile.sql"),
+    ),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run
