@@ -39,6 +39,8 @@ pub struct Shared {
     /// `config.egress_allow_cidrs`), shared by every execution so the per-tenant cap
     /// on requests in flight counts across them.
     pub network: Arc<NetworkPolicy>,
+    /// Per-tenant compile slots (`config.compile_concurrency_per_tenant`).
+    pub compile_slots: crate::registry::TenantCompileSlots,
 }
 
 impl Deref for AppState {
@@ -79,6 +81,8 @@ impl AppState {
                 .max_concurrency(config.concurrency)
                 .busy_wait(config.busy_wait)
                 .max_component_bytes(config.max_component_bytes)
+                .compiler(config.compiler.clone())
+                .compile_concurrency(config.compile_concurrency)
                 .cache_dir(config.artifacts_dir()),
         )?;
         let store: Arc<dyn Store> = Arc::new(store);
@@ -98,6 +102,8 @@ impl AppState {
             .try_fold(NetworkPolicy::new(), |network, cidr| {
                 network.allow_cidr(cidr)
             })?;
+        let compile_slots =
+            crate::registry::TenantCompileSlots::new(config.compile_concurrency_per_tenant);
         let state = AppState {
             inner: Arc::new(Shared {
                 store,
@@ -109,6 +115,7 @@ impl AppState {
                 plans: PlanCache::default(),
                 rate_limit,
                 network: Arc::new(network),
+                compile_slots,
             }),
         };
         launcher.bind(&state);

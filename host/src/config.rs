@@ -72,6 +72,15 @@ pub struct ServerConfig {
     pub max_execution_log_records: usize,
     /// Log bytes one run stores (each record costs its text plus a fixed overhead).
     pub max_execution_log_bytes: usize,
+    /// Where uploaded components are compiled. `sluice serve` sets a worker process
+    /// under CPU-time and memory limits; the default, in process and unbounded, is
+    /// for tests that embed the server with trusted guests.
+    pub compiler: sluice_runtime::Compiler,
+    /// Compiles that may run at once on this host.
+    pub compile_concurrency: usize,
+    /// Compiles one tenant may run at once; a tenant waits for its own slot before a
+    /// host slot, so one tenant cannot hold every host slot.
+    pub compile_concurrency_per_tenant: usize,
 }
 
 impl ServerConfig {
@@ -104,6 +113,9 @@ impl ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             max_execution_log_records: 10_000,
             max_execution_log_bytes: 2 << 20,
+            compiler: sluice_runtime::Compiler::InProcess,
+            compile_concurrency: sluice_runtime::engine::default_compile_concurrency(),
+            compile_concurrency_per_tenant: 1,
         }
     }
 

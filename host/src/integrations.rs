@@ -415,6 +415,7 @@ mod tests {
             manifest: json!({"key": "github", "version": declared}).to_string(),
             size: 1,
             created_ms: 0,
+            compile: Default::default(),
         }
     }
 

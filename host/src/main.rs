@@ -25,6 +25,12 @@ fn main() -> ExitCode {
             return status.into();
         }
     };
+    // The compile worker runs under an address-space limit: no tracing, no async
+    // runtime threads, only the compiler.
+    let cli = match cli.command {
+        sluice::cli::Command::CompileWorker(args) => return sluice::cli::compile_worker::run(args),
+        command => Cli { command },
+    };
     init_tracing();
 
     let executor = match tokio::runtime::Builder::new_multi_thread()

@@ -1,8 +1,12 @@
 //! The component registry: an upload is validated and compiled by the runtime, indexed
 //! under the key its manifest declares and numbered per key (identical bytes are the
-//! same version); [`load`] hands the rest of the host a compiled component.
+//! same version); [`load`] hands the rest of the host a compiled component. Every
+//! compile waits first for a slot of its tenant ([`TenantCompileSlots`]), then for a
+//! host slot (the runtime's compile concurrency), and runs in the runtime's compile
+//! worker under CPU-time and memory limits.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -16,7 +20,42 @@ use sluice_runtime::{
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
-use crate::store::components::{ComponentVersion, NewComponentVersion};
+use crate::store::components::{CompileRecord, ComponentVersion, NewComponentVersion};
+
+/// Compiles each tenant may run at once. A tenant's compiles queue behind its own
+/// slots before they take a host slot, so one tenant uploading many slow components
+/// cannot occupy every host slot.
+pub struct TenantCompileSlots {
+    per_tenant: usize,
+    tenants: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl TenantCompileSlots {
+    pub fn new(per_tenant: usize) -> Self {
+        TenantCompileSlots {
+            per_tenant: per_tenant.max(1),
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for one of `tenant`'s slots; the slot is free again when the permit drops.
+    pub async fn acquire(&self, tenant: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let slots = {
+            let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(
+                tenants
+                    .entry(tenant.to_string())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant))),
+            )
+        };
+        loop {
+            // The semaphore is never closed; were it, waiting again is still right.
+            if let Ok(permit) = Arc::clone(&slots).acquire_owned().await {
+                return permit;
+            }
+        }
+    }
+}
 
 /// Longest component or integration key.
 pub const MAX_KEY_LEN: usize = 128;
@@ -68,6 +107,11 @@ fn load_error(err: LoadError) -> ApiError {
         | LoadError::Compile(_) => {
             invalid_component(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
         }
+        LoadError::CompileLimit(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "compile-limit",
+            err.to_string(),
+        ),
         other => ApiError::internal(other),
     }
 }
@@ -187,9 +231,12 @@ pub async fn upload(
     }
     let runtime = state.runtime.clone();
     let source = bytes.clone();
+    let slot = state.compile_slots.acquire(tenant).await;
     let component = blocking(move || runtime.load(&source))
         .await?
         .map_err(load_error)?;
+    drop(slot);
+    let stats = component.compile_stats();
     let (manifest, document) = read_manifest(state, tenant, &component).await?;
     // Stored compact, whatever whitespace the guest used.
     let document = serde_json::from_str::<Value>(&document)
@@ -205,6 +252,14 @@ pub async fn upload(
                 world: component.world().name().to_string(),
                 manifest: document,
                 bytes,
+                compile: CompileRecord {
+                    time_us: stats.map(|stats| {
+                        i64::try_from(stats.compile_time.as_micros()).unwrap_or(i64::MAX)
+                    }),
+                    peak_memory_bytes: stats
+                        .and_then(|stats| stats.peak_memory_bytes)
+                        .map(|bytes| i64::try_from(bytes).unwrap_or(i64::MAX)),
+                },
             },
         )
         .await?;
@@ -241,6 +296,9 @@ async fn compiled(
             ))
         })?;
     let runtime = state.runtime.clone();
+    // Concurrent executions of a version missing from the cache compile it once: the
+    // runtime makes later loads of the same bytes wait for the first.
+    let slot = state.compile_slots.acquire(tenant).await;
     let component = blocking(move || runtime.load(&bytes))
         .await?
         .map_err(|err| {
@@ -249,6 +307,7 @@ async fn compiled(
                 row.key, row.version
             ))
         })?;
+    drop(slot);
     if component.hash() != hash {
         return Err(ApiError::internal(format!(
             "the stored bytes of component `{}` version {} hash to {}, not {}",

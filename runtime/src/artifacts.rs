@@ -1,7 +1,9 @@
 //! The artifact cache: components are validated and compiled once, stored
 //! content-addressed (sha256 of the bytes, under a directory named by the engine's
 //! compatibility hash), reloaded by memory-mapped deserialization, and kept in memory
-//! as one pre-instantiated `InstancePre` per content hash.
+//! as one pre-instantiated `InstancePre` per content hash. Concurrent loads of the
+//! same bytes compile once: later callers wait for the first and share its result.
+//! Compilation itself goes through the runtime's [`Compiler`] (see `compile`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,7 @@ use wasmtime::component::{Component, Linker};
 use crate::World;
 use crate::bindings::{component_world::ComponentPre, flow_world::FlowPre};
 use crate::capabilities::HostContext;
+use crate::compile::{self, CompileSlots, CompileStats, Compiler, EngineSettings};
 use crate::error::{LoadError, RuntimeError};
 use crate::validate;
 
@@ -102,6 +105,7 @@ struct Loaded {
     imports: Vec<String>,
     source_len: u64,
     origin: LoadOrigin,
+    compile_stats: Option<CompileStats>,
     pre: Pre,
 }
 
@@ -160,6 +164,12 @@ impl LoadedComponent {
         self.inner.origin
     }
 
+    /// What compiling it cost, when this runtime compiled it or its artifact index
+    /// recorded it (every artifact this version of the cache wrote).
+    pub fn compile_stats(&self) -> Option<CompileStats> {
+        self.inner.compile_stats
+    }
+
     pub(crate) fn pre(&self) -> &Pre {
         &self.inner.pre
     }
@@ -176,8 +186,8 @@ impl fmt::Debug for LoadedComponent {
     }
 }
 
-/// Bumped whenever `IndexEntry` changes shape.
-const INDEX_FORMAT: u32 = 1;
+/// Bumped whenever `IndexEntry` changes shape (2: compile time and peak memory).
+const INDEX_FORMAT: u32 = 2;
 
 /// What the cache records next to each artifact (bincode): enough to load the artifact
 /// without the component's bytes, and proof that the artifact was completely written.
@@ -189,6 +199,17 @@ struct IndexEntry {
     source_len: u64,
     artifact_len: u64,
     compiled_at_ms: u64,
+    compile_time_us: u64,
+    compile_peak_memory_bytes: Option<u64>,
+}
+
+/// How the cache compiles on a miss: the runtime's compiler, its gate on compiles at
+/// once, and what a worker needs to build a compatible engine.
+pub(crate) struct CompileContext<'a> {
+    pub(crate) compiler: &'a Compiler,
+    pub(crate) slots: &'a CompileSlots,
+    pub(crate) max_wasm_stack: usize,
+    pub(crate) opt_level: crate::engine::OptLevel,
 }
 
 /// Compiled components, in memory and (optionally) on disk.
@@ -196,6 +217,11 @@ pub(crate) struct ArtifactCache {
     /// `<cache_dir>/<compatibility hash>`, when persistent.
     dir: Option<PathBuf>,
     loaded: RwLock<HashMap<ContentHash, LoadedComponent>>,
+    /// The engine's compatibility directory name, also given to compile workers.
+    compatibility: String,
+    /// One lock per content hash being compiled, so that concurrent loads of the same
+    /// bytes (uploads, or executions after a restart) compile once.
+    flights: Mutex<HashMap<ContentHash, Arc<Mutex<()>>>>,
 }
 
 /// A `Hasher` that feeds sha256, so the engine's compatibility hash gives the same
@@ -213,7 +239,7 @@ impl Hasher for Sha256Hasher {
 }
 
 /// A directory name identifying artifacts this engine can load.
-fn compatibility_dir(engine: &Engine) -> String {
+pub(crate) fn compatibility_dir(engine: &Engine) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let digest = hasher.0.finalize();
@@ -222,10 +248,11 @@ fn compatibility_dir(engine: &Engine) -> String {
 
 impl ArtifactCache {
     pub(crate) fn new(engine: &Engine, cache_dir: Option<&Path>) -> Result<Self, RuntimeError> {
+        let compatibility = compatibility_dir(engine);
         let dir = match cache_dir {
             None => None,
             Some(root) => {
-                let dir = root.join(compatibility_dir(engine));
+                let dir = root.join(&compatibility);
                 create_private_dir(&dir).map_err(|source| RuntimeError::CacheDir {
                     path: dir.clone(),
                     source,
@@ -236,6 +263,8 @@ impl ArtifactCache {
         Ok(ArtifactCache {
             dir,
             loaded: RwLock::new(HashMap::new()),
+            compatibility,
+            flights: Mutex::new(HashMap::new()),
         })
     }
 
@@ -276,6 +305,7 @@ impl ArtifactCache {
         &self,
         engine: &Engine,
         linker: &Linker<HostContext>,
+        compiler: &CompileContext<'_>,
         bytes: &[u8],
     ) -> Result<LoadedComponent, LoadError> {
         let hash = ContentHash::of(bytes);
@@ -287,14 +317,61 @@ impl ArtifactCache {
             return Ok(found);
         }
 
+        let flight = Arc::clone(
+            self.flights
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(hash)
+                .or_default(),
+        );
+        let result = {
+            let _compiling = flight.lock().unwrap_or_else(PoisonError::into_inner);
+            // Whoever held the lock before may have compiled these very bytes.
+            match self.get(&hash) {
+                Some(found) => Ok(found),
+                None => match self.load_from_disk(engine, linker, &hash) {
+                    Ok(found) => Ok(found),
+                    Err(_) => self.compile(engine, linker, compiler, bytes, hash, inspection),
+                },
+            }
+        };
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        // The map's reference and ours: nobody else waits on this hash.
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(&hash);
+        }
+        result
+    }
+
+    fn compile(
+        &self,
+        engine: &Engine,
+        linker: &Linker<HostContext>,
+        compiler: &CompileContext<'_>,
+        bytes: &[u8],
+        hash: ContentHash,
+        inspection: validate::Inspection,
+    ) -> Result<LoadedComponent, LoadError> {
+        let _slot = compiler.slots.acquire();
         let started = Instant::now();
-        let component = match self.paths(&hash) {
-            None => Component::new(engine, bytes)
-                .map_err(|err| LoadError::Compile(format!("{err:#}")))?,
-            Some((artifact_path, index_path)) => {
+        let (component, stats) = match (compiler.compiler, self.paths(&hash)) {
+            (Compiler::InProcess, None) => {
+                let component = Component::new(engine, bytes)
+                    .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
+                let stats = CompileStats {
+                    compile_time: started.elapsed(),
+                    peak_memory_bytes: None,
+                };
+                (component, stats)
+            }
+            (Compiler::InProcess, Some((artifact_path, index_path))) => {
                 let artifact = engine
                     .precompile_component(bytes)
                     .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
+                let stats = CompileStats {
+                    compile_time: started.elapsed(),
+                    peak_memory_bytes: None,
+                };
                 // Type-check before anything is written, so the cache never holds a
                 // component that cannot run.
                 // SAFETY: `artifact` was produced just above by `precompile_component`
@@ -304,22 +381,66 @@ impl ArtifactCache {
                 pre_instantiate(linker, &checked, inspection.world)?;
                 drop(checked);
                 write_atomically(&artifact_path, &artifact)?;
-                let entry = IndexEntry {
-                    format: INDEX_FORMAT,
-                    world: inspection.world,
-                    imports: inspection.imports.clone(),
-                    source_len: bytes.len() as u64,
-                    artifact_len: artifact.len() as u64,
-                    compiled_at_ms: crate::capabilities::log::now_ms(),
-                };
-                let encoded =
-                    bincode::encode_to_vec(&entry, bincode::config::standard()).map_err(|err| {
-                        LoadError::Cache(format!("cannot encode the index entry: {err}"))
-                    })?;
-                write_atomically(&index_path, &encoded)?;
+                self.write_index(&index_path, &inspection, bytes, artifact.len(), stats)?;
                 // SAFETY: see `deserialize_artifact`: the file was just written by us,
                 // atomically, from `precompile_component` output of this engine.
-                unsafe { deserialize_artifact(engine, &artifact_path) }?
+                let component = unsafe { deserialize_artifact(engine, &artifact_path) }?;
+                (component, stats)
+            }
+            (Compiler::Worker(command), paths) => {
+                // The worker writes into a private temporary file of the cache
+                // directory (renamed into place once checked), or of the system's
+                // temporary directory when there is no cache (then unlinked once
+                // mapped: the mapping keeps the pages).
+                let dir = match &self.dir {
+                    Some(dir) => dir.clone(),
+                    None => std::env::temp_dir(),
+                };
+                let output = tempfile::Builder::new()
+                    .prefix(".compiling-")
+                    .suffix(".cwasm")
+                    .tempfile_in(&dir)
+                    .map_err(|err| {
+                        LoadError::Cache(format!(
+                            "cannot create a file for the artifact in {}: {err}",
+                            dir.display()
+                        ))
+                    })?;
+                let settings = EngineSettings {
+                    max_wasm_stack: compiler.max_wasm_stack,
+                    opt_level: compiler.opt_level,
+                    compatibility: self.compatibility.clone(),
+                };
+                let stats = compile::compile_in_worker(command, &settings, bytes, output.path())?;
+                // SAFETY: the file is private to this process's user (created 0600 by
+                // `tempfile` in a 0700 directory) and was written by the compile
+                // worker, our own binary running `precompile_component` of an engine
+                // with this engine's compatibility hash (it checks, and wasmtime
+                // checks the artifact's header again), which exited 0 after
+                // reporting the artifact's exact length: it is compiler output, not
+                // guest bytes. See `docs/unsafe.md`.
+                let component = unsafe { deserialize_artifact(engine, output.path()) }?;
+                pre_instantiate(linker, &component, inspection.world)?;
+                if let Some((artifact_path, index_path)) = paths {
+                    let artifact_len = std::fs::metadata(output.path())
+                        .map(|meta| meta.len())
+                        .unwrap_or(0);
+                    output.persist(&artifact_path).map_err(|err| {
+                        LoadError::Cache(format!(
+                            "cannot write {}: {}",
+                            artifact_path.display(),
+                            err.error
+                        ))
+                    })?;
+                    self.write_index(
+                        &index_path,
+                        &inspection,
+                        bytes,
+                        usize::try_from(artifact_len).unwrap_or(usize::MAX),
+                        stats,
+                    )?;
+                }
+                (component, stats)
             }
         };
         let pre = pre_instantiate(linker, &component, inspection.world)?;
@@ -332,11 +453,43 @@ impl ArtifactCache {
                 origin: LoadOrigin::Compiled {
                     compile_time: started.elapsed(),
                 },
+                compile_stats: Some(stats),
                 pre,
             }),
         };
-        tracing::debug!(component = %hash.short(), world = %loaded.world(), "component compiled");
+        tracing::debug!(
+            component = %hash.short(),
+            world = %loaded.world(),
+            compile_us = u64::try_from(stats.compile_time.as_micros()).unwrap_or(u64::MAX),
+            peak_memory = stats.peak_memory_bytes,
+            "component compiled"
+        );
         Ok(self.insert(loaded))
+    }
+
+    /// Records an artifact just written; written last, so an index entry proves its
+    /// artifact is complete.
+    fn write_index(
+        &self,
+        index_path: &Path,
+        inspection: &validate::Inspection,
+        bytes: &[u8],
+        artifact_len: usize,
+        stats: CompileStats,
+    ) -> Result<(), LoadError> {
+        let entry = IndexEntry {
+            format: INDEX_FORMAT,
+            world: inspection.world,
+            imports: inspection.imports.clone(),
+            source_len: bytes.len() as u64,
+            artifact_len: artifact_len as u64,
+            compiled_at_ms: crate::capabilities::log::now_ms(),
+            compile_time_us: u64::try_from(stats.compile_time.as_micros()).unwrap_or(u64::MAX),
+            compile_peak_memory_bytes: stats.peak_memory_bytes,
+        };
+        let encoded = bincode::encode_to_vec(&entry, bincode::config::standard())
+            .map_err(|err| LoadError::Cache(format!("cannot encode the index entry: {err}")))?;
+        write_atomically(index_path, &encoded)
     }
 
     /// Loads a component compiled earlier, by hash, without its bytes.
@@ -395,6 +548,10 @@ impl ArtifactCache {
                 origin: LoadOrigin::ArtifactCache {
                     load_time: started.elapsed(),
                 },
+                compile_stats: Some(CompileStats {
+                    compile_time: Duration::from_micros(entry.compile_time_us),
+                    peak_memory_bytes: entry.compile_peak_memory_bytes,
+                }),
                 pre,
             }),
         };

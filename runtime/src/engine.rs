@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::compile::Compiler;
 use crate::error::RuntimeError;
 
 /// Which instance allocator to use.
@@ -22,6 +23,30 @@ pub enum AllocatorChoice {
     Pooling,
     /// On-demand allocation (slower instantiation, no address-space reservation).
     OnDemand,
+}
+
+/// Cranelift's optimization level (see `benches/RESULTS.md`, "Compiler settings", for
+/// what each costs in compile time and memory and gains in run time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptLevel {
+    /// No optimizations.
+    None,
+    /// Optimize for speed (wasmtime's default, and Sluice's).
+    #[default]
+    Speed,
+    /// Optimize for speed and code size.
+    SpeedAndSize,
+}
+
+impl OptLevel {
+    fn wasmtime(self) -> wasmtime::OptLevel {
+        match self {
+            OptLevel::None => wasmtime::OptLevel::None,
+            OptLevel::Speed => wasmtime::OptLevel::Speed,
+            OptLevel::SpeedAndSize => wasmtime::OptLevel::SpeedAndSize,
+        }
+    }
 }
 
 /// The allocator a [`Runtime`](crate::Runtime) actually runs with.
@@ -57,6 +82,9 @@ pub struct RuntimeConfig {
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) max_wasm_stack: usize,
     pub(crate) max_component_bytes: usize,
+    pub(crate) compiler: Compiler,
+    pub(crate) compile_concurrency: usize,
+    pub(crate) opt_level: OptLevel,
 }
 
 impl Default for RuntimeConfig {
@@ -70,6 +98,9 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_wasm_stack: 512 << 10,
             max_component_bytes: 64 << 20,
+            compiler: Compiler::InProcess,
+            compile_concurrency: default_compile_concurrency(),
+            opt_level: OptLevel::default(),
         }
     }
 }
@@ -125,6 +156,32 @@ impl RuntimeConfig {
         self
     }
 
+    /// Where components are compiled (default: in this process, unbounded; a host of
+    /// untrusted components uses [`Compiler::Worker`]).
+    pub fn compiler(mut self, compiler: Compiler) -> Self {
+        self.compiler = compiler;
+        self
+    }
+
+    /// Compilations that may run at once in this runtime; more wait for a slot
+    /// (default: half the cores, at least one, so compiles cannot take every core).
+    pub fn compile_concurrency(mut self, compiles: usize) -> Self {
+        self.compile_concurrency = compiles.max(1);
+        self
+    }
+
+    /// Cranelift's optimization level (default [`OptLevel::Speed`]). It changes the
+    /// compiled code, so artifacts of one level are not loaded by another.
+    pub fn opt_level(mut self, level: OptLevel) -> Self {
+        self.opt_level = level;
+        self
+    }
+
+    /// The configured compile concurrency.
+    pub fn compiles_at_once(&self) -> usize {
+        self.compile_concurrency
+    }
+
     /// The configured concurrency.
     pub fn concurrency(&self) -> u32 {
         self.max_concurrency
@@ -175,17 +232,31 @@ fn new_engine(config: &Config) -> Result<Engine, RuntimeError> {
     Engine::new(config).map_err(|err| RuntimeError::Engine(format!("{err:#}")))
 }
 
+/// Half the cores, at least one.
+pub fn default_compile_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+}
+
 fn base_config(config: &RuntimeConfig) -> Config {
+    compile_config(config.max_wasm_stack, config.opt_level)
+}
+
+/// Everything of the engine's configuration that affects compiled code (and so the
+/// compatibility hash), without the pooling allocator: the compile worker builds its
+/// engine from this alone, so its artifacts load in the server's engine while it
+/// reserves no pool address space of its own.
+pub(crate) fn compile_config(max_wasm_stack: usize, opt_level: OptLevel) -> Config {
     let mut wasm = Config::new();
+    wasm.cranelift_opt_level(opt_level.wasmtime());
     wasm.wasm_component_model(true)
         // Deterministic CPU budget, reported as "fuel used".
         .consume_fuel(true)
         // Wall-clock deadlines: the ticker bumps the epoch, each store sets its deadline.
         .epoch_interruption(true)
-        .max_wasm_stack(config.max_wasm_stack)
+        .max_wasm_stack(max_wasm_stack)
         // Host functions run on the same fiber stack as the guest; keep headroom above
         // the wasm stack for them.
-        .async_stack_size(config.max_wasm_stack + (1 << 20))
+        .async_stack_size(max_wasm_stack + (1 << 20))
         .memory_init_cow(true);
     wasm
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::World;
 use crate::artifacts::ContentHash;
+use crate::compile::CompileLimitKind;
 
 /// The runtime itself could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,16 @@ pub enum LoadError {
     WorldMismatch { world: World, message: String },
     #[error("compilation failed: {0}")]
     Compile(String),
+    /// Compiling the component took more than a compile budget (see
+    /// [`CompileLimits`](crate::compile::CompileLimits)); the component is refused.
+    #[error(
+        "compilation exceeded its {0}; the component is refused (simplify its largest \
+         functions, or split them)"
+    )]
+    CompileLimit(CompileLimitKind),
+    /// The compile worker could not run (a host problem, not the component's).
+    #[error("compile worker: {0}")]
+    CompileWorker(String),
     #[error("artifact cache: {0}")]
     Cache(String),
     #[error("no compiled artifact for component {0} in the cache; upload its bytes again")]

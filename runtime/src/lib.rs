@@ -11,14 +11,16 @@
 //!
 //! # Unsafe code
 //!
-//! The only `unsafe` is the deserialization of precompiled artifacts in
+//! `unsafe` is used for the deserialization of precompiled artifacts in
 //! [`artifacts`], which wasmtime marks unsafe because arbitrary bytes would run as
-//! native code. Each use carries a `// SAFETY:` comment; see
-//! `docs/unsafe.md` for the policy.
+//! native code, and in [`compile`] for the compile worker's process limits
+//! (`setrlimit` between fork and exec) and its peak memory (`getrusage`). Each use
+//! carries a `// SAFETY:` comment; see `docs/unsafe.md` for the policy.
 
 pub mod artifacts;
 mod bindings;
 pub mod capabilities;
+pub mod compile;
 pub mod engine;
 pub mod error;
 pub mod flow;
@@ -51,7 +53,8 @@ pub use capabilities::state::{
     MemoryStateStore, StateDelta, StateNamespace, StateQuota, StateStore, StateStoreError,
     StateUsage, canonical_json, entry_size,
 };
-pub use engine::{AllocatorChoice, AllocatorKind, RuntimeConfig};
+pub use compile::{CompileLimitKind, CompileLimits, CompileStats, Compiler, WorkerCommand};
+pub use engine::{AllocatorChoice, AllocatorKind, OptLevel, RuntimeConfig};
 pub use error::{ExecuteError, LoadError, RuntimeError};
 pub use limits::Limits;
 pub use outcome::{Call, ExecutionReport, Metering, Outcome, Returned};

@@ -9,8 +9,9 @@ use tracing::Instrument as _;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use crate::artifacts::{ArtifactCache, ContentHash, LoadedComponent};
+use crate::artifacts::{ArtifactCache, CompileContext, ContentHash, LoadedComponent};
 use crate::capabilities::{self, Capabilities, HostContext};
+use crate::compile::CompileSlots;
 use crate::engine::{AllocatorKind, EpochTicker, RuntimeConfig, build_engine};
 use crate::error::{ExecuteError, LoadError, RuntimeError};
 use crate::limits::Limits;
@@ -50,6 +51,8 @@ struct Inner {
     linker: Linker<HostContext>,
     cache: ArtifactCache,
     gate: Arc<Semaphore>,
+    /// Compiles running at once (`RuntimeConfig::compile_concurrency`).
+    compile_slots: CompileSlots,
     config: RuntimeConfig,
     allocator: AllocatorKind,
     _ticker: EpochTicker,
@@ -65,12 +68,14 @@ impl Runtime {
         let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref())?;
         let ticker = EpochTicker::start(&engine, config.epoch_tick)?;
         let gate = Arc::new(Semaphore::new(config.max_concurrency as usize));
+        let compile_slots = CompileSlots::new(config.compile_concurrency);
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 cache,
                 gate,
+                compile_slots,
                 config,
                 allocator,
                 _ticker: ticker,
@@ -99,8 +104,12 @@ impl Runtime {
     }
 
     /// Validates, compiles and pre-instantiates a component; identical bytes are
-    /// compiled once. Compilation can take long for large components: call this from
-    /// a blocking-friendly context (e.g. `tokio::task::spawn_blocking`).
+    /// compiled once, even when loaded concurrently. Compilation runs through the
+    /// configured [`Compiler`](crate::Compiler) (a worker process under
+    /// [`CompileLimits`](crate::CompileLimits) refuses a component past them with
+    /// [`LoadError::CompileLimit`]) and waits for one of the runtime's compile slots.
+    /// It can take long: call this from a blocking-friendly context (e.g.
+    /// `tokio::task::spawn_blocking`).
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
         let limit = self.inner.config.max_component_bytes;
         if bytes.len() > limit {
@@ -109,9 +118,15 @@ impl Runtime {
                 limit,
             });
         }
+        let compiler = CompileContext {
+            compiler: &self.inner.config.compiler,
+            slots: &self.inner.compile_slots,
+            max_wasm_stack: self.inner.config.max_wasm_stack,
+            opt_level: self.inner.config.opt_level,
+        };
         self.inner
             .cache
-            .load(&self.inner.engine, &self.inner.linker, bytes)
+            .load(&self.inner.engine, &self.inner.linker, &compiler, bytes)
     }
 
     /// Loads a component compiled earlier (in this process or, with a cache

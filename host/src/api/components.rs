@@ -135,6 +135,16 @@ struct VersionView {
     size: i64,
     created_at: String,
     manifest: Value,
+    compile: CompileView,
+}
+
+/// What compiling the version cost (null where unknown: versions uploaded before
+/// compiles were measured, or peak memory of an in-process compile).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CompileView {
+    time_us: Option<i64>,
+    peak_memory_bytes: Option<i64>,
 }
 
 impl From<&ComponentVersion> for VersionView {
@@ -147,6 +157,10 @@ impl From<&ComponentVersion> for VersionView {
             size: row.size,
             created_at: rfc3339(row.created_ms),
             manifest: manifest_summary(&row.world, &row.manifest),
+            compile: CompileView {
+                time_us: row.compile.time_us,
+                peak_memory_bytes: row.compile.peak_memory_bytes,
+            },
         }
     }
 }

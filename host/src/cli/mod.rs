@@ -3,6 +3,7 @@
 //! Each subcommand owns a module (`run`, `flow`, ...); exit codes live in [`exit`].
 
 pub mod byte_size;
+pub mod compile_worker;
 pub mod exit;
 pub mod flow;
 pub mod run;
@@ -36,6 +37,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Create and list tenants (operator commands on the data directory).
     Tenant(tenant::TenantArgs),
+    /// Compile one component under limits (started by `serve` and `run`; internal).
+    #[command(name = "compile-worker", hide = true)]
+    CompileWorker(compile_worker::CompileWorkerArgs),
 }
 
 impl Cli {
@@ -47,6 +51,15 @@ impl Cli {
             Command::Flow(args) => flow::run(args).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Tenant(args) => tenant::tenant(args).await,
+            // `main` runs the worker before the async runtime starts; reaching this
+            // means a caller skipped that, which is still served, synchronously.
+            Command::CompileWorker(args) => {
+                if compile_worker::run(args) == std::process::ExitCode::SUCCESS {
+                    ExitStatus::Success
+                } else {
+                    ExitStatus::Internal
+                }
+            }
         }
     }
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{ArgGroup, Args};
 use serde::Serialize;
 use sluice_runtime::{
-    Call, Capabilities, EgressPolicy, EgressRuleError, ExecuteError, ExecutionContext, Limits,
-    LoadError, LogRecord, MemoryLogSink, Metering, Outcome, Runtime, RuntimeConfig, RuntimeError,
-    StaticConfig, World,
+    Call, Capabilities, CompileLimits, EgressPolicy, EgressRuleError, ExecuteError,
+    ExecutionContext, Limits, LoadError, LogRecord, MemoryLogSink, Metering, Outcome, Runtime,
+    RuntimeConfig, RuntimeError, StaticConfig, World,
 };
 
 use super::byte_size::ByteSize;
@@ -143,6 +143,17 @@ pub struct RunArgs {
         default_value_t = ByteSize(Limits::default().log_bytes as u64)
     )]
     pub log_bytes: ByteSize,
+
+    /// CPU seconds compiling the component may take (in a separate worker process);
+    /// past them the component is refused as invalid.
+    #[arg(long, value_name = "SECONDS", help_heading = LIMITS, default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub compile_cpu_seconds: u64,
+
+    /// Memory (address space) compiling the component may take: bytes, or a number
+    /// with KiB, MiB or GiB; past it the component is refused as invalid.
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS, default_value_t = ByteSize(2 << 30))]
+    pub compile_memory: ByteSize,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -217,9 +228,13 @@ impl RunError {
                 | LoadError::ForbiddenImport { .. }
                 | LoadError::NotSluice { .. }
                 | LoadError::WorldMismatch { .. }
-                | LoadError::Compile(_) => ExitStatus::Usage,
-                // No cache directory is configured, so these would be bugs in Sluice.
-                LoadError::Cache(_) | LoadError::NotCached(_) => ExitStatus::Internal,
+                | LoadError::Compile(_)
+                | LoadError::CompileLimit(_) => ExitStatus::Usage,
+                // No cache directory is configured, so these would be bugs in Sluice;
+                // a worker that cannot start is the host's problem.
+                LoadError::Cache(_) | LoadError::NotCached(_) | LoadError::CompileWorker(_) => {
+                    ExitStatus::Internal
+                }
             },
             RunError::Execute(err) => match err {
                 ExecuteError::WrongWorld { .. }
@@ -326,7 +341,18 @@ async fn try_run(args: RunArgs) -> Result<ExitStatus, RunError> {
     // as on a server, not be refused as uncompilable.
     let defaults = RuntimeConfig::default();
     let ceiling = limits.memory_bytes.max(defaults.memory_ceiling());
-    let runtime = Runtime::new(defaults.max_concurrency(1).max_memory_bytes(ceiling))?;
+    // Compiled in a worker process under its own limits: a component that would make
+    // the compiler run for minutes or take gigabytes is refused, and this process
+    // stays small whatever the component is.
+    let compile_limits = CompileLimits::default()
+        .cpu_time(Duration::from_secs(args.compile_cpu_seconds))
+        .memory_bytes(args.compile_memory.bytes());
+    let runtime = Runtime::new(
+        defaults
+            .max_concurrency(1)
+            .max_memory_bytes(ceiling)
+            .compiler(super::compile_worker::worker(compile_limits)),
+    )?;
     let component = runtime.load(&bytes).map_err(|source| RunError::Load {
         path: args.component.clone(),
         source,

@@ -10,6 +10,8 @@ use clap::Args;
 use serde_json::json;
 use sluice_runtime::StateQuota;
 
+use sluice_runtime::CompileLimits;
+
 use super::byte_size::ByteSize;
 use super::exit::ExitStatus;
 use crate::config::ServerConfig;
@@ -99,6 +101,26 @@ pub struct ServeArgs {
     /// Repeatable. Only the operator can open these; tenants cannot.
     #[arg(long = "egress-allow-cidr", value_name = "CIDR", value_parser = parse_egress_cidr)]
     pub egress_allow_cidr: Vec<String>,
+    /// CPU seconds compiling one uploaded component may take (in a worker process);
+    /// past them the upload is refused with 422 `compile-limit`.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub compile_cpu_seconds: u64,
+
+    /// Memory (address space) compiling one component may take: bytes, or a number
+    /// with KiB, MiB or GiB; past it the upload is refused with 422 `compile-limit`.
+    #[arg(long, value_name = "BYTES", default_value_t = ByteSize(2 << 30))]
+    pub compile_memory: ByteSize,
+
+    /// Compiles that may run at once on this host [default: half the cores, at
+    /// least 1].
+    #[arg(long, value_name = "N")]
+    pub compile_concurrency: Option<usize>,
+
+    /// Compiles one tenant may run at once; its further uploads wait for its own
+    /// slot, leaving the other host slots to other tenants.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub compile_concurrency_per_tenant: usize,
 
     /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
     /// For tests that compress time; leave it alone in production.
@@ -174,6 +196,15 @@ impl ServeArgs {
         config.body_read_timeout = Duration::from_millis(self.body_read_timeout_ms.max(1));
         config.max_execution_log_records = self.max_execution_log_records;
         config.max_execution_log_bytes = self.max_execution_log_bytes;
+        config.compiler = super::compile_worker::worker(
+            CompileLimits::default()
+                .cpu_time(Duration::from_secs(self.compile_cpu_seconds))
+                .memory_bytes(self.compile_memory.bytes()),
+        );
+        if let Some(compiles) = self.compile_concurrency {
+            config.compile_concurrency = compiles.max(1);
+        }
+        config.compile_concurrency_per_tenant = self.compile_concurrency_per_tenant.max(1);
         config
     }
 }

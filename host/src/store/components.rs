@@ -23,6 +23,19 @@ pub struct ComponentVersion {
     /// Size of the bytes.
     pub size: i64,
     pub created_ms: i64,
+    /// What compiling it cost.
+    pub compile: CompileRecord,
+}
+
+/// What compiling a component version cost, as measured when it was uploaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileRecord {
+    /// Wall time of the compile, in microseconds (unknown for versions uploaded
+    /// before compiles were measured).
+    pub time_us: Option<i64>,
+    /// Peak resident memory of the compile worker, in bytes (unknown, too, when the
+    /// component was compiled in process).
+    pub peak_memory_bytes: Option<i64>,
 }
 
 /// What an upload stores.
@@ -33,6 +46,7 @@ pub struct NewComponentVersion {
     pub world: String,
     pub manifest: String,
     pub bytes: Bytes,
+    pub compile: CompileRecord,
 }
 
 /// A component key of a tenant with its newest version.

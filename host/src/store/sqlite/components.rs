@@ -10,11 +10,13 @@ use deadpool_sqlite::rusqlite::{
 
 use super::{SqliteStore, sql};
 use crate::store::components::{
-    ComponentStore, ComponentSummary, ComponentUsers, ComponentVersion, NewComponentVersion,
+    CompileRecord, ComponentStore, ComponentSummary, ComponentUsers, ComponentVersion,
+    NewComponentVersion,
 };
 use crate::store::{StoreError, now_ms};
 
-const COLUMNS: &str = "key, version, hash, world, manifest, size, created_ms";
+const COLUMNS: &str = "key, version, hash, world, manifest, size, created_ms, \
+                       compile_time_us, compile_peak_memory_bytes";
 
 fn version_row(row: &Row<'_>) -> rusqlite::Result<ComponentVersion> {
     Ok(ComponentVersion {
@@ -25,6 +27,10 @@ fn version_row(row: &Row<'_>) -> rusqlite::Result<ComponentVersion> {
         manifest: row.get(4)?,
         size: row.get(5)?,
         created_ms: row.get(6)?,
+        compile: CompileRecord {
+            time_us: row.get(7)?,
+            peak_memory_bytes: row.get(8)?,
+        },
     })
 }
 
@@ -96,12 +102,13 @@ impl ComponentStore for SqliteStore {
                 manifest: new.manifest,
                 size: i64::try_from(new.bytes.len()).unwrap_or(i64::MAX),
                 created_ms: now_ms(),
+                compile: new.compile,
             };
             transaction
                 .execute(
                     &format!(
                         "INSERT INTO component_versions (tenant_id, {COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                     ),
                     params![
                         tenant,
@@ -111,7 +118,9 @@ impl ComponentStore for SqliteStore {
                         row.world,
                         row.manifest,
                         row.size,
-                        row.created_ms
+                        row.created_ms,
+                        row.compile.time_us,
+                        row.compile.peak_memory_bytes
                     ],
                 )
                 .map_err(sql)?;
@@ -126,7 +135,8 @@ impl ComponentStore for SqliteStore {
         self.interact(move |connection| {
             let mut statement = connection
                 .prepare(
-                    "SELECT v.key, v.version, v.hash, v.world, v.manifest, v.size, v.created_ms, c.count
+                    "SELECT v.key, v.version, v.hash, v.world, v.manifest, v.size, v.created_ms,
+                            v.compile_time_us, v.compile_peak_memory_bytes, c.count
                      FROM component_versions v
                      JOIN (SELECT key, MAX(version) AS latest, COUNT(*) AS count
                            FROM component_versions WHERE tenant_id = ?1 GROUP BY key) c
@@ -139,7 +149,7 @@ impl ComponentStore for SqliteStore {
                 .query_map([tenant], |row| {
                     Ok(ComponentSummary {
                         latest: version_row(row)?,
-                        versions: row.get(7)?,
+                        versions: row.get(9)?,
                     })
                 })
                 .map_err(sql)?;
@@ -296,6 +306,7 @@ mod tests {
             world: "component".into(),
             manifest: format!(r#"{{"key":"{key}","version":"0.1.0"}}"#),
             bytes: Bytes::from_static(bytes),
+            compile: CompileRecord::default(),
         }
     }
 

@@ -51,6 +51,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/010_schedules.sql"),
     ),
     (
+        "011_component_compile",
+        include_str!("migrations/011_component_compile.sql"),
         "012_state_quota",
         include_str!("migrations/012_state_quota.sql"),
         "013_crash_requeue",
