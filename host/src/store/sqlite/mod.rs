@@ -53,8 +53,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "011_component_compile",
         include_str!("migrations/011_component_compile.sql"),
+    ),
+    (
         "012_state_quota",
         include_str!("migrations/012_state_quota.sql"),
+    ),
+    (
         "013_crash_requeue",
         include_str!("migrations/013_crash_requeue.sql"),
     ),
