@@ -73,7 +73,7 @@ fn run_exit_in_start_is_a_guest_fault() {
     let (code, report) = sluice_run("exit-in-start", "{}");
     assert_eq!(report["outcome"]["status"], "trap", "{report}");
     let message = report["outcome"]["message"].as_str().unwrap_or("");
-    assert!(message.contains("during instantiation"), "{message}");
+    assert!(message.contains("exited with status 1"), "{message}");
     assert_eq!(code, 1, "a guest fault, not an internal error (70)");
 }
 
@@ -201,7 +201,7 @@ async fn upload_that_exits_during_instantiation_is_refused_with_422() {
         .await;
     assert_eq!(reply.status, 422, "{}", reply.text);
     let message = reply.body["error"]["message"].as_str().unwrap_or("");
-    assert!(message.contains("during instantiation"), "{message}");
+    assert!(message.contains("exited with status 1"), "{message}");
     // Nothing was stored.
     let listed = client.get("/v1/components").await.expect(200).body;
     assert!(!listed.to_string().contains("exit-in-start"), "{listed}");

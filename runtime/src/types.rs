@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 /// The deepest nesting of arrays and objects a JSON document may have, anywhere in
-/// Sluice: serde_json's own recursion limit, which `state.set` (through
+/// Sluice: serde_json's own recursion limit (it refuses the 128th level), which `state.set` (through
 /// `canonical_json`) and every host-side parse into a value already apply. A guest
 /// output nested deeper is `invalid-output`: it could be stored but never read back.
-pub const MAX_JSON_DEPTH: usize = 128;
+pub const MAX_JSON_DEPTH: usize = 127;
 
 /// Whether `text` nests arrays and objects more than [`MAX_JSON_DEPTH`] deep. One
 /// pass over the bytes without allocating, so a normal output costs next to nothing;
