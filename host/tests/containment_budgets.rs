@@ -153,7 +153,8 @@ async fn server_state_quota_holds_and_is_visible() {
     let used = usage["usedBytes"].as_u64().expect("usedBytes");
     assert!(used <= quota, "{usage}");
     assert!(used > quota - (1 << 20), "the flood stopped early: {usage}");
-    assert_eq!(usage["usedKeys"], 7, "{usage}");
+    // Each value, with its key, is just under 1 MiB: eight fit in 8 MiB.
+    assert_eq!(usage["usedKeys"], 8, "{usage}");
     assert_eq!(usage["tenant"]["usedBytes"], used, "{usage}");
     assert_eq!(usage["quotaKeys"], 10_000, "{usage}");
 
@@ -190,7 +191,7 @@ async fn server_state_quota_holds_and_is_visible() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upload_that_exits_during_instantiation_is_refused_with_422() {
+async fn upload_whose_constructor_exits_is_refused_with_422() {
     let server = Server::start();
     let client = server.tenant("Uploader");
     let path =

@@ -307,7 +307,12 @@ pub(crate) fn compile_in_worker(
     let elapsed = started.elapsed();
     let report = String::from_utf8_lossy(&stdout)
         .lines()
-        .find_map(|line| line.strip_prefix(REPORT_PREFIX))
+        // Found anywhere in a line: a worker embedded in another program (a test
+        // harness) may have written a partial line first.
+        .find_map(|line| {
+            line.find(REPORT_PREFIX)
+                .map(|at| &line[at + REPORT_PREFIX.len()..])
+        })
         .and_then(|line| serde_json::from_str::<WorkerReport>(line).ok());
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     if killed {

@@ -166,12 +166,13 @@ fn trap_message(outcome: &Outcome) -> &str {
 }
 
 #[tokio::test]
-async fn exit_during_instantiation_is_a_guest_fault() {
+async fn exit_from_a_constructor_is_a_guest_fault() {
     let runtime = runtime(4);
     let guest = load(&runtime, "exit-in-start");
     let hello = load(&runtime, "hello");
     let (caps, _) = capabilities();
-    // Even `manifest()`, which the registry calls on upload, never gets to run.
+    // Even `manifest()`, which the registry calls on upload, never returns: the
+    // constructor runs first.
     for call in [action("run", "{}"), sluice_runtime::Call::Manifest] {
         let report = run(&runtime, &guest, call, &caps, &Limits::default()).await;
         let message = trap_message(&report.outcome);

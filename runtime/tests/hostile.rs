@@ -107,7 +107,8 @@ async fn log_flood_hits_the_log_limit() {
         .map(|record| record.message.len())
         .sum();
     assert!(kept <= 64 << 10, "{kept} bytes of logs kept");
-    assert!(kept > 60 << 10, "only {kept} bytes of logs kept");
+    // Each 1 KiB line also costs the fixed per-record overhead: 60 lines fit in 64 KiB.
+    assert!(kept >= 60 << 10, "only {kept} bytes of logs kept");
     assert_hello_works(&runtime, &hello).await;
 }
 

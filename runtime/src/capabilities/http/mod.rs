@@ -139,6 +139,8 @@ impl RefusalLog {
         // Past the budget the line is only counted; the guest's next log write then
         // ends the execution with `log-limit`.
         if self.budget.charge(&message, None).is_err() {
+            // Stop trying: every refused attempt would be charged again.
+            state.written = REFUSALS_LOGGED;
             state.suppressed += 1;
             return;
         }
