@@ -38,27 +38,27 @@ async fn a_log_flood_ends_stored_with_bounded_logs_and_memory() {
         "1000",
     ]);
     let client = server.tenant("Acme");
-    client.upload_example("line-flood").await;
+    client.upload_example("empty-log-flood").await;
     client
         .publish(
-            "line-flood",
+            "empty-log-flood",
             r#"
 definitionVersion: 1
 name: Line flood
 components:
-  line-flood: {version: 1}
+  empty-log-flood: {version: 1}
 flows:
   - key: flood
     steps:
       - key: flood
-        action: line-flood.run
+        action: empty-log-flood.run
         inputs: {}
 "#,
         )
         .await;
     let customer = client.customer("Flooded").await;
     let instance = client
-        .deploy_instance(&customer, "line-flood", json!({}))
+        .deploy_instance(&customer, "empty-log-flood", json!({}))
         .await;
     let before = peak_rss(server.pid());
 

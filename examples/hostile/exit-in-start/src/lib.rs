@@ -27,7 +27,5 @@ extern "C" fn exit_at_start() {
 static EXIT_AT_START: extern "C" fn() = exit_at_start;
 
 fn run(_input: String) -> Result<Output, Error> {
-    Err(Error::Fatal(
-        "the constructor did not run".to_string(),
-    ))
+    Err(Error::Fatal("the constructor did not run".to_string()))
 }

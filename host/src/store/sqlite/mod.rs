@@ -246,7 +246,6 @@ mod tests {
         let quota = sluice_runtime::StateQuota::default();
         let cas = |expected: Option<&'static str>, new: Option<&'static str>| {
             let store = store.clone();
-            let quota = quota;
             async move {
                 store
                     .state_compare_and_swap(t, ns, group, "k", expected, new, &quota)
