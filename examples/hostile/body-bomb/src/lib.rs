@@ -1,7 +1,8 @@
 //! `body-bomb`: a hostile guest that makes the host buffer outgoing request bodies it
 //! never sends. In a loop it creates an outgoing request, writes up to 2 MiB into its
 //! body (as much as the host accepts without sending), and leaks both. Input
-//! `{"mib": N}` (default 4096) stops it once N MiB are buffered, so that on a host
+//! `{"mib": N}` (default 2048; 4096 MiB would wrap the guest's 32-bit `usize` to 0)
+//! stops it once N MiB are buffered, so that on a host
 //! that does not charge these bytes the test ends instead of exhausting the machine.
 //! It tests that host memory held for a guest counts against its memory budget.
 //!
@@ -26,7 +27,7 @@ fn run(input: String) -> Result<Output, Error> {
     if let Some(url) = send_to(&input) {
         return send_sequentially(&url, requested(&input, "requests", 300)?);
     }
-    let limit = requested_mib(&input, 4096)? << 20;
+    let limit = requested_mib(&input, 2048)?.saturating_mul(1 << 20);
     let chunk = vec![b'a'; 64 << 10];
     let mut held = 0usize;
     let mut requests = 0u64;

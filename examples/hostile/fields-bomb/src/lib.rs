@@ -1,6 +1,7 @@
 //! `fields-bomb`: a hostile guest that makes the host hold header fields it never
 //! uses. In a loop it creates a `fields` resource with about 120 KiB of headers (just
-//! under wasi-http's per-fields limit) and leaks it. Input `{"mib": N}` (default 4096)
+//! under wasi-http's per-fields limit) and leaks it. Input `{"mib": N}` (default 2048;
+//! 4096 MiB would wrap the guest's 32-bit `usize` to 0)
 //! stops it once N MiB are held and returns normally, still holding them (a small N
 //! shows them in the peak memory); `{"valueBytes": B}` makes each header value B bytes
 //! instead of 30 KiB (tiny values fill the handle table before the budget). It tests that host memory held for a guest counts
@@ -20,7 +21,7 @@ const HEADERS: usize = 4;
 const VALUE_BYTES: usize = 30 << 10;
 
 fn run(input: String) -> Result<Output, Error> {
-    let limit = requested_mib(&input, 4096)? << 20;
+    let limit = requested_mib(&input, 2048)?.saturating_mul(1 << 20);
     let value_bytes = requested(&input, "valueBytes", VALUE_BYTES)?.max(1);
     let value = vec![b'v'; value_bytes];
     let mut held = 0usize;
