@@ -35,20 +35,7 @@ pub fn raise_open_files_limit() -> Option<libc::rlim_t> {
 }
 
 /// Peak resident set size of this process in bytes (`getrusage(RUSAGE_SELF)`), or 0
-/// when the kernel does not say.
+/// when the kernel does not say. The runtime's compile worker reports the same figure.
 pub fn max_rss_bytes() -> u64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `getrusage` writes a `rusage` into the pointer it is given, which points
-    // to a zeroed, properly aligned value owned by this frame; on failure it writes
-    // nothing and the zeroed value is still a valid `rusage` (all integers).
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
-            return 0;
-        }
-        usage.assume_init()
-    };
-    // Linux reports kilobytes.
-    u64::try_from(usage.ru_maxrss)
-        .unwrap_or(0)
-        .saturating_mul(1024)
+    sluice_runtime::compile::self_max_rss_bytes()
 }

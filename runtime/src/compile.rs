@@ -589,7 +589,8 @@ fn run_worker() -> Result<WorkerReport, WorkerReport> {
 }
 
 /// This process's peak resident set size in bytes, 0 when the kernel does not say.
-fn self_max_rss_bytes() -> u64 {
+/// The compile worker reports it, and the host's `sluice run` too.
+pub fn self_max_rss_bytes() -> u64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `getrusage` writes a `rusage` into the pointer it is given, which points
     // to a zeroed, properly aligned value owned by this frame; a zeroed `rusage` (all
