@@ -7,68 +7,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use support::hostile::{ATTACK, compile_bomb, deploy_evil, deploy_good, flow_key};
 use support::*;
-
-/// The well-behaved tenant: `hello.whoami` behind a synchronous webhook.
-async fn deploy_good(client: &Client) -> String {
-    client.upload_example("hello").await;
-    let definition = r#"
-definitionVersion: 1
-name: Good
-components:
-  hello: {version: 1}
-flows:
-  - key: whoami
-    synchronous: true
-    steps:
-      - key: whoami
-        action: hello.whoami
-        inputs: {}
-"#;
-    client.publish("good", definition).await;
-    let customer = client.customer("Good customer").await;
-    let instance = client.deploy_instance(&customer, "good", json!({})).await;
-    webhook_url(&instance, "whoami")
-}
-
-/// The hostile tenant: one flow per hostile guest, each a single `run` step with the
-/// given inputs.
-async fn deploy_evil(client: &Client, guests: &[(&str, &str)]) -> Value {
-    let mut components = String::new();
-    let mut flows = String::new();
-    for (guest, inputs) in guests {
-        client.upload_example(guest).await;
-        let key = guest.replace('-', "_");
-        components.push_str(&format!("  {guest}: {{version: 1}}\n"));
-        flows.push_str(&format!(
-            "  - key: {key}\n    steps:\n      - key: run\n        action: {guest}.run\n        inputs: {inputs}\n"
-        ));
-    }
-    let definition =
-        format!("definitionVersion: 1\nname: Evil\ncomponents:\n{components}flows:\n{flows}");
-    client.publish("evil", &definition).await;
-    let customer = client.customer("Evil customer").await;
-    client
-        .deploy_instance(
-            &customer,
-            "evil",
-            json!({"allowedHosts": ["https://example.com"]}),
-        )
-        .await
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
-}
-
-/// The compile bomb: a real `hello` with a core module Cranelift cannot compile in
-/// the test's 2 CPU-seconds.
-fn compile_bomb() -> Vec<u8> {
-    let path = sluice_runtime::guest_build::example("hello").unwrap_or_else(|err| panic!("{err}"));
-    let hello = std::fs::read(path).expect("hello.wasm");
-    compile_bomb::arm(&hello, compile_bomb::Shape::SERVER_KILLER)
 }
 
 fn alive(pid: u32) -> bool {
@@ -93,12 +38,7 @@ async fn a_hostile_tenant_neither_takes_the_server_down_nor_slows_another() {
     let evil = server.tenant("Evil");
     let good_url = deploy_good(&good).await;
     deliver(&good_url, &[], b"{}".to_vec()).await.expect(200);
-    // The bombs would hold 512 MiB each on a host that did not charge them.
-    let hostile = [
-        ("body-bomb", "{mib: 512}"),
-        ("fields-bomb", "{mib: 512}"),
-        ("state-flood", "{}"),
-    ];
+    let hostile = ATTACK;
     let instance = deploy_evil(&evil, &hostile).await;
     let evil_instance = instance["id"].as_str().expect("an instance id").to_string();
     let bomb = compile_bomb();
@@ -108,7 +48,7 @@ async fn a_hostile_tenant_neither_takes_the_server_down_nor_slows_another() {
     let attack = tokio::spawn(async move {
         let mut ids = Vec::new();
         for (guest, _) in hostile {
-            let url = webhook_url(&instance, &guest.replace('-', "_"));
+            let url = webhook_url(&instance, &flow_key(guest));
             for _ in 0..3 {
                 let reply = deliver(&url, &[], b"{}".to_vec()).await.expect(202);
                 ids.push(execution_id_of(&reply).expect("an execution id"));

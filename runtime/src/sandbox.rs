@@ -57,11 +57,19 @@ pub(crate) async fn execute(
     let _ = store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL));
     // Guest code yields to the executor every epoch tick (so the tokio timeout below can
     // fire and other executions can run) and traps once the deadline has passed.
+    // `yield_now` rather than `Yield`: a plain yield wakes the task at once, so tokio
+    // polls it again from the worker's LIFO slot and polls I/O only every 61 ticks;
+    // with guests busy on every worker, a listener's accept or a store reply then
+    // waits hundreds of milliseconds. `yield_now` defers the task until the worker has
+    // run its other tasks and polled I/O.
     store.epoch_deadline_callback(|store| {
         if Instant::now() >= store.data().deadline {
             Err(wasmtime::Error::new(HostTrap::Deadline))
         } else {
-            Ok(UpdateDeadline::Yield(1))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         }
     });
     store.set_epoch_deadline(1);

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+pub mod hostile;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
 /// A server process, killed on drop.

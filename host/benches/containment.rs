@@ -1,0 +1,292 @@
+//! Containment under attack: how much one hostile tenant slows another on a real
+//! `sluice serve`. Tenant B calls its synchronous webhook back to back while idle, then
+//! while tenant A keeps a compile bomb compiling and three of each of issue 10's
+//! hostile flows (body bomb, fields bomb, state flood) running; the phases alternate.
+//! A measurement printed as a table, not a test (target: B's p99 under attack below
+//! 100 ms).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::hostile::{ATTACK, compile_bomb, deploy_evil, deploy_good, flow_key};
+use support::{Client, Server, execution_id_of, try_deliver, webhook_url};
+
+/// How long each phase lasts and how many rounds of (idle, attack) run.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    phase: Duration,
+    rounds: usize,
+}
+
+const FULL: Sizes = Sizes {
+    phase: Duration::from_secs(20),
+    rounds: 3,
+};
+const QUICK: Sizes = Sizes {
+    phase: Duration::from_secs(5),
+    rounds: 1,
+};
+/// Concurrent runs of each hostile flow kept going during an attack phase.
+const RUNS_PER_GUEST: usize = 3;
+/// B's target: p99 under attack.
+const TARGET_P99: Duration = Duration::from_millis(100);
+/// The compile worker's CPU limit: short enough that an attempt in flight when an
+/// attack phase ends is over before the next idle phase starts.
+const COMPILE_CPU_SECONDS: &str = "5";
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+const USAGE: &str = "usage: cargo bench -p sluice --bench containment [-- --quick]   \
+    (or SLUICE_BENCH_QUICK=1; without --bench, as under `cargo test`, the run is quick)";
+
+/// `cargo bench` passes `--bench`; without it the run is quick, as the other
+/// benchmarks do in test mode.
+fn sizes() -> Result<Sizes, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick_env = std::env::var("SLUICE_BENCH_QUICK").is_ok_and(|value| value == "1");
+    for arg in &args {
+        match arg.as_str() {
+            "--bench" | "--quick" => {}
+            "--help" | "-h" => return Err(USAGE.to_string()),
+            other if !other.starts_with('-') => {}
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    let bench_mode = args.iter().any(|arg| arg == "--bench");
+    let quick = quick_env || !bench_mode || args.iter().any(|arg| arg == "--quick");
+    Ok(if quick { QUICK } else { FULL })
+}
+
+fn main() -> ExitCode {
+    let sizes = match sizes() {
+        Ok(sizes) => sizes,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(64);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start tokio: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(sizes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("containment: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// B's calls for `phase`, one after another; each call's latency, or the first error.
+async fn call_for(url: &str, phase: Duration) -> Result<Vec<Duration>, String> {
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::new();
+    let end = Instant::now() + phase;
+    while Instant::now() < end {
+        let started = Instant::now();
+        let reply = try_deliver(&http, url, b"{}".to_vec())
+            .await
+            .map_err(|err| format!("B's webhook: {err}"))?;
+        latencies.push(started.elapsed());
+        if reply.status != 200 {
+            return Err(format!("B's webhook: {} {}", reply.status, reply.text));
+        }
+    }
+    Ok(latencies)
+}
+
+/// What an attack phase made A do.
+#[derive(Default)]
+struct Attack {
+    executions: AtomicUsize,
+    compiles_refused: AtomicUsize,
+}
+
+/// Keeps one hostile flow running: trigger, wait for the end, again, until `stop`.
+async fn keep_running(
+    client: Client,
+    url: String,
+    stop: Arc<AtomicBool>,
+    attack: Arc<Attack>,
+) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    while !stop.load(Ordering::SeqCst) {
+        let reply = try_deliver(&http, &url, b"{}".to_vec())
+            .await
+            .map_err(|err| format!("A's webhook: {err}"))?;
+        let id = execution_id_of(&reply)
+            .ok_or_else(|| format!("A's webhook: {} {}", reply.status, reply.text))?;
+        let execution = client.finished_execution(&id).await;
+        if execution["status"] != "failed" {
+            return Err(format!("a hostile execution did not fail: {execution}"));
+        }
+        attack.executions.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// Keeps the compile bomb compiling: upload, expect the 422, again, until `stop`.
+async fn keep_compiling(
+    client: Client,
+    bomb: Arc<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+    attack: Arc<Attack>,
+) -> Result<(), String> {
+    while !stop.load(Ordering::SeqCst) {
+        let reply = client
+            .post_bytes("/v1/components", "application/wasm", bomb.to_vec())
+            .await;
+        if reply.status != 422 || reply.body["error"]["code"] != "compile-limit" {
+            return Err(format!("the compile bomb: {} {}", reply.status, reply.text));
+        }
+        attack.compiles_refused.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// The value at quantile `q` of sorted `values` (nearest rank).
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Prints a row; returns (p50, p99).
+fn row(phase: &str, latencies: &mut [Duration]) -> (Duration, Duration) {
+    latencies.sort_unstable();
+    let (p50, p90, p99) = (
+        quantile(latencies, 0.5),
+        quantile(latencies, 0.9),
+        quantile(latencies, 0.99),
+    );
+    println!(
+        "{phase:<8} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        latencies.len(),
+        ms(p50),
+        ms(p90),
+        ms(p99),
+        ms(latencies.last().copied().unwrap_or_default()),
+    );
+    (p50, p99)
+}
+
+async fn run(sizes: Sizes) -> Result<(), String> {
+    let server = Server::start_with(&[
+        "--webhook-rate-limit",
+        "0",
+        "--compile-cpu-seconds",
+        COMPILE_CPU_SECONDS,
+    ]);
+    let b = server.tenant("Neighbour");
+    let a = server.tenant("Attacker");
+    let url_b = deploy_good(&b).await;
+    let instance = deploy_evil(&a, &ATTACK).await;
+    let bomb = Arc::new(compile_bomb());
+
+    // Warm-up, not measured: the first runs load the components.
+    call_for(&url_b, Duration::from_millis(500)).await?;
+
+    let mut idle = Vec::new();
+    let mut attacked = Vec::new();
+    let attack = Arc::new(Attack::default());
+    for _ in 0..sizes.rounds {
+        idle.extend(call_for(&url_b, sizes.phase).await?);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut attackers = Vec::new();
+        attackers.push(tokio::spawn(keep_compiling(
+            a.clone(),
+            Arc::clone(&bomb),
+            Arc::clone(&stop),
+            Arc::clone(&attack),
+        )));
+        for (guest, _) in ATTACK {
+            for _ in 0..RUNS_PER_GUEST {
+                attackers.push(tokio::spawn(keep_running(
+                    a.clone(),
+                    webhook_url(&instance, &flow_key(guest)),
+                    Arc::clone(&stop),
+                    Arc::clone(&attack),
+                )));
+            }
+        }
+        // The attack is under way once its first requests are in.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        attacked.extend(call_for(&url_b, sizes.phase).await?);
+        stop.store(true, Ordering::SeqCst);
+        for attacker in attackers {
+            attacker.await.map_err(|err| err.to_string())??;
+        }
+        a.wait_until_idle(IDLE_TIMEOUT).await;
+    }
+
+    println!(
+        "containment: tenant B calls a synchronous webhook (hello.whoami) back to back, \
+         {} s idle then {} s under attack, {} round(s)",
+        sizes.phase.as_secs(),
+        sizes.phase.as_secs(),
+        sizes.rounds,
+    );
+    println!(
+        "attack by tenant A: the compile bomb uploaded again and again \
+         (--compile-cpu-seconds {COMPILE_CPU_SECONDS}), and {RUNS_PER_GUEST} runs each of {} \
+         kept going; {} hostile executions ended, {} compiles refused",
+        ATTACK
+            .iter()
+            .map(|(guest, _)| *guest)
+            .collect::<Vec<_>>()
+            .join(", "),
+        attack.executions.load(Ordering::SeqCst),
+        attack.compiles_refused.load(Ordering::SeqCst),
+    );
+    println!(
+        "`sluice serve` defaults with --webhook-rate-limit 0; {} build, {} CPUs shared by \
+         the server, its compile worker and this client",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        std::thread::available_parallelism().map_or(0, usize::from),
+    );
+    println!(
+        "{:<8} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "phase", "calls", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    let (idle_p50, idle_p99) = row("idle", &mut idle);
+    let (attack_p50, attack_p99) = row("attack", &mut attacked);
+    println!(
+        "ratio attack/idle: p50 {:.2}x, p99 {:.2}x",
+        attack_p50.as_secs_f64() / idle_p50.as_secs_f64().max(1e-6),
+        attack_p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-6),
+    );
+    println!(
+        "B's p99 under attack: {:.1} ms (target < {} ms: {})",
+        ms(attack_p99),
+        TARGET_P99.as_millis(),
+        if attack_p99 < TARGET_P99 {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    Ok(())
+}
