@@ -1446,6 +1446,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lost_event_flows_end_interrupted_and_lease_less_rows_are_swept() {
+        let (_dir, store) = store().await;
+        let mut deploy_flow = row("e", ExecutionStatus::Running, 1);
+        deploy_flow.trigger = "event".into();
+        store
+            .insert_execution(&deploy_flow, &payload(), Some(100))
+            .await
+            .unwrap();
+        // A running row written without a lease (as deploy flows were before leases).
+        store
+            .insert_execution(&row("old", ExecutionStatus::Running, 2), &payload(), None)
+            .await
+            .unwrap();
+        // A live run whose lease has not lapsed is left alone.
+        store
+            .insert_execution(
+                &row("live", ExecutionStatus::Running, 3),
+                &payload(),
+                Some(1_000),
+            )
+            .await
+            .unwrap();
+        assert!(store.renew_lease("live", 2_000).await.unwrap());
+        let done = store.requeue_expired(1_500, 1_500, &CRASH).await.unwrap();
+        assert_eq!(done.interrupted, vec!["e".to_string()]);
+        assert_eq!((done.requeued, done.failed.len()), (1, 0));
+        let ended = store.get_execution("t", "e").await.unwrap().unwrap();
+        assert_eq!(ended.status, ExecutionStatus::Failed);
+        assert!(
+            ended
+                .error
+                .as_deref()
+                .is_some_and(|error| error.starts_with("interrupted:")),
+            "{ended:?}"
+        );
+        assert_eq!(status(&store, "old").await, ExecutionStatus::Queued);
+        assert_eq!(status(&store, "live").await, ExecutionStatus::Running);
+        // A lease is renewed only while the row is running.
+        assert!(!store.renew_lease("e", 5_000).await.unwrap());
+    }
+
+    #[tokio::test]
     async fn crash_requeues_back_off_then_fail_with_host_crash_loop() {
         let (_dir, store) = store().await;
         let mut running = row("p", ExecutionStatus::Running, 1);
