@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub max_crash_requeues: u32,
     /// Wait before the first such requeue runs (each further one waits 4x longer).
     pub crash_backoff: Duration,
+    /// How long a running execution's lease lasts; its run renews it while alive, and
+    /// the sweep (`leases`) ends runs whose lease lapsed.
+    pub execution_lease: Duration,
     /// Connections held open at once (lowered at start to leave room under the
     /// process's descriptor limit); past it, new connections wait to be accepted.
     pub max_connections: usize,
@@ -108,6 +111,7 @@ impl ServerConfig {
             state_quota: StateQuota::default(),
             max_crash_requeues: 3,
             crash_backoff: Duration::from_secs(1),
+            execution_lease: Duration::from_secs(60),
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),

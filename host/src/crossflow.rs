@@ -192,7 +192,7 @@ impl FlowLauncher for HostLauncher {
                 execution_id,
             }),
             // A synchronous run answers neither; the caller asked for a result.
-            Accepted::Queued { execution_id } | Accepted::Duplicate { execution_id } => {
+            Accepted::Queued { execution_id } | Accepted::Duplicate { execution_id, .. } => {
                 Ok(Launched::Failed {
                     error: error(
                         GuestErrorKind::Fatal,

@@ -232,12 +232,19 @@ fn failed_before_start(reason: String, now: i64) -> Finish {
         error: Some(reason),
         record: record.to_string(),
         retry_at_ms: None,
+        holds_dedupe: false,
     }
 }
 
-/// Runs `execution` (already marked running) to its end and stores the outcome.
-/// Returns the record when the flow ran. `instance` is its instance's context when
-/// the caller has just read it (a webhook's ingress); without it, it is read here.
+/// Runs `execution` (already marked running, with its lease) to its end and stores
+/// the outcome, renewing its lease while it runs. Returns the record when the flow
+/// ran. `instance` is its instance's context when the caller has just read it (a
+/// webhook's ingress); without it, it is read here.
+///
+/// An execution with a FIFO dedupe id first checks whether another execution of its
+/// flow holds that id (its trigger accepted it) within the window: then it ends as
+/// `duplicate` without running. Its own trigger accepting the request makes it hold
+/// the id; a trigger refusing it ends it `rejected`, holding nothing.
 pub async fn run(
     state: &AppState,
     execution: &Execution,
@@ -252,19 +259,51 @@ pub async fn run(
         execution = %execution.id,
         attempt = execution.attempt,
     );
+    if execution.dedupe_id.is_some() {
+        let now = now_ms();
+        match state
+            .store
+            .drop_if_duplicate(
+                &execution.id,
+                queue::dedupe_since(state, execution.created_ms),
+                now,
+            )
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(original)) => {
+                tracing::info!(execution = %execution.id, %original, "repeated dedupe id: recorded as a duplicate, not run");
+                // Its FIFO queue has a new head.
+                state.queue.notify();
+                return None;
+            }
+            // Running it is the safer mistake: the flow's steps are idempotent by
+            // contract, a request dropped for a store error is lost.
+            Err(err) => {
+                tracing::error!(execution = %execution.id, error = %err, "cannot check the dedupe id; running the execution");
+            }
+        }
+    }
     let (max_log_records, max_log_bytes) = (
         state.config.max_execution_log_records,
         state.config.max_execution_log_bytes,
     );
     let logs = Arc::new(CollectedLogs::new(max_log_records, max_log_bytes));
-    let outcome = run_flow(state, execution, payload, instance, Arc::clone(&logs))
-        .instrument(span)
-        .await;
+    let outcome = crate::leases::keep_while(
+        state,
+        &execution.id,
+        run_flow(state, execution, payload, instance, Arc::clone(&logs)).instrument(span),
+    )
+    .await;
     let now = now_ms();
     let (finish, record) = match outcome {
         Ok((mut record, policy)) => {
             bound_record_logs(&mut record, max_log_records, max_log_bytes);
-            let status = if record.succeeded() {
+            // A trigger answering with an error status refused the request (a bad
+            // signature): not a success of the flow, nor a failure to retry.
+            let status = if record.trigger_refused() {
+                ExecutionStatus::Rejected
+            } else if record.succeeded() {
                 ExecutionStatus::Succeeded
             } else {
                 ExecutionStatus::Failed
@@ -304,6 +343,7 @@ pub async fn run(
                     error,
                     record: json,
                     retry_at_ms,
+                    holds_dedupe: execution.dedupe_id.is_some() && record.trigger_accepted(),
                 },
                 Some(record),
             )

@@ -35,9 +35,12 @@ pub enum Accepted {
     },
     /// Still running when the deadline passed.
     DeadlinePassed { execution_id: String },
-    /// Not queued: a FIFO flow saw the request's dedupe id within its window; the
-    /// id is the earlier execution's.
-    Duplicate { execution_id: String },
+    /// Not queued: another execution of the FIFO flow holds the request's dedupe id
+    /// within its window. Recorded as `duplicate` (`execution_id`) of `original`.
+    Duplicate {
+        execution_id: String,
+        original: String,
+    },
 }
 
 /// A webhook request as received.
@@ -90,18 +93,13 @@ pub async fn accept(
         ));
     }
     if instance.status != InstanceStatus::Deployed {
+        // Only the status: the detail (a hook's error) may name the services and
+        // hosts the instance talks to, which a public caller has no business seeing.
+        // The tenant reads it on the instance.
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "instance-not-deployed",
-            format!(
-                "the instance is {}{}",
-                instance.status.as_str(),
-                instance
-                    .status_detail
-                    .as_deref()
-                    .map(|detail| format!(": {detail}"))
-                    .unwrap_or_default()
-            ),
+            format!("the instance is {}", instance.status.as_str()),
         ));
     }
     let settings = instance
@@ -160,7 +158,13 @@ pub async fn accept(
         Enqueued::Queued { execution_id } | Enqueued::Skipped { execution_id } => {
             Accepted::Queued { execution_id }
         }
-        Enqueued::Deduplicated { execution_id } => Accepted::Duplicate { execution_id },
+        Enqueued::Deduplicated {
+            execution_id,
+            original,
+        } => Accepted::Duplicate {
+            execution_id,
+            original,
+        },
     })
 }
 

@@ -420,9 +420,16 @@ async fn run_event_flows(
             singleton: false,
         };
         let execution = new.row(ExecutionStatus::Running, now);
+        // With its lease, like every running row: its run renews it, and if the run
+        // is lost (the process stops, this request is abandoned) the lease lapses
+        // and the execution is ended as interrupted instead of staying running.
         state
             .store
-            .insert_execution(&execution, &new.payload, None)
+            .insert_execution(
+                &execution,
+                &new.payload,
+                Some(crate::leases::lease_until(state, now)),
+            )
             .await?;
         // `None`: the run reads the instance as stored, like a worker's run, rather
         // than this caller's copy.

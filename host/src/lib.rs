@@ -13,6 +13,7 @@ pub mod execution;
 pub mod ingress;
 pub mod instances;
 pub mod integrations;
+pub mod leases;
 pub mod process;
 pub mod queue;
 pub mod ratelimit;

@@ -21,8 +21,12 @@ use crate::store::{new_id, now_ms};
 /// The FIFO dedupe window, in (possibly compressed) minutes.
 const DEDUPE_WINDOW_MINUTES: u32 = 10;
 
-/// How long a running execution's lease lasts before it counts as abandoned.
-pub const LEASE_MS: i64 = 20 * 60 * 1000;
+/// The start of the dedupe window of a request received at `received_ms`: an
+/// execution created since then that holds the same dedupe id makes it a duplicate.
+pub fn dedupe_since(state: &AppState, received_ms: i64) -> i64 {
+    let window = state.config.minute * DEDUPE_WINDOW_MINUTES;
+    received_ms.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// Wakes idle workers when an execution is queued.
 #[derive(Default)]
@@ -108,6 +112,7 @@ impl NewExecution {
             dedupe_id: None,
             request_id: None,
             crash_requeues: 0,
+            duplicate_of: None,
         }
     }
 }
@@ -117,8 +122,12 @@ impl NewExecution {
 pub enum Enqueued {
     /// Queued (or waiting behind its FIFO queue's head).
     Queued { execution_id: String },
-    /// A repeat of an execution whose dedupe id was seen within the window: not run.
-    Deduplicated { execution_id: String },
+    /// A repeat of a dedupe id another execution holds within the window: recorded
+    /// as `duplicate` (`execution_id`) of `original`, not run.
+    Deduplicated {
+        execution_id: String,
+        original: String,
+    },
     /// Recorded as skipped (singleton flow still running).
     Skipped { execution_id: String },
 }
@@ -127,7 +136,7 @@ impl Enqueued {
     pub fn execution_id(&self) -> &str {
         match self {
             Enqueued::Queued { execution_id }
-            | Enqueued::Deduplicated { execution_id }
+            | Enqueued::Deduplicated { execution_id, .. }
             | Enqueued::Skipped { execution_id } => execution_id,
         }
     }
@@ -177,11 +186,8 @@ pub async fn enqueue_with(
     } else {
         None
     };
-    let window = state.config.minute * DEDUPE_WINDOW_MINUTES;
     let store_policy = EnqueuePolicy {
-        dedupe_since_ms: dedupe_id
-            .as_ref()
-            .map(|_| now - i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
+        dedupe_since_ms: dedupe_id.as_ref().map(|_| dedupe_since(state, now)),
         singleton: new.singleton && policy.singleton,
     };
     let execution = Execution {
@@ -197,9 +203,10 @@ pub async fn enqueue_with(
         .await?;
     match outcome {
         EnqueueOutcome::Duplicate { existing_id } => {
-            tracing::info!(execution = %existing_id, "repeated dedupe id: not queued again");
+            tracing::info!(execution = %execution.id, original = %existing_id, "repeated dedupe id: recorded as a duplicate, not queued");
             Ok(Enqueued::Deduplicated {
-                execution_id: existing_id,
+                execution_id: execution.id,
+                original: existing_id,
             })
         }
         EnqueueOutcome::Inserted { status, cancelled } => {
@@ -249,7 +256,11 @@ pub async fn run_synchronously(
     // run, the lease expires and a worker runs it again.
     state
         .store
-        .insert_execution(&execution, &new.payload, Some(now + LEASE_MS))
+        .insert_execution(
+            &execution,
+            &new.payload,
+            Some(crate::leases::lease_until(state, now)),
+        )
         .await?;
     let execution_id = execution.id.clone();
     let tenant_id = execution.tenant_id.clone();

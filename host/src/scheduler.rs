@@ -216,7 +216,7 @@ async fn fire(state: &AppState, row: &Schedule, now: i64) -> Result<bool, ApiErr
             execution = %execution_id, flow = %row.flow_key,
             "scheduled run skipped: the previous run of this singleton flow is unfinished"
         ),
-        Enqueued::Queued { execution_id } | Enqueued::Deduplicated { execution_id } => {
+        Enqueued::Queued { execution_id } | Enqueued::Deduplicated { execution_id, .. } => {
             tracing::debug!(execution = %execution_id, flow = %row.flow_key, missed = later, "scheduled run queued");
         }
     }

@@ -299,5 +299,6 @@ async fn spawn_background(state: &AppState) -> Result<(), ServeError> {
     crate::worker::spawn(state, state.config.workers.max(1));
     crate::retention::spawn(state);
     crate::scheduler::spawn(state);
+    crate::leases::spawn(state);
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::app::AppState;
 use crate::execution;
-use crate::queue::LEASE_MS;
 use crate::store::now_ms;
 
 /// How often an idle worker looks at the queue without a signal.
@@ -23,7 +22,8 @@ pub fn spawn(state: &AppState, count: usize) {
 async fn work(state: AppState, index: usize) {
     loop {
         let now = now_ms();
-        let claimed = match state.store.claim_next(now, now + LEASE_MS).await {
+        let lease = crate::leases::lease_until(&state, now);
+        let claimed = match state.store.claim_next(now, lease).await {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::error!(worker = index, error = %err, "cannot claim from the queue");

@@ -485,15 +485,16 @@ async fn a_retrying_fifo_head_blocks_and_dedupe_drops_repeats() {
         "the execution behind ran only after the head succeeded"
     );
 
-    // A repeat of a dedupe id within 10 minutes (2.5 s here) is not run again: the
-    // answer names the first execution.
+    // A repeat of a dedupe id the first execution holds (it ran) within 10 minutes
+    // (2.5 s here) is not run again: it is recorded as a duplicate of the first.
+    let started = Instant::now();
     let first = setup
         .accepted(
             "ordered",
             json!({"key": "dup", "id": "d-1", "fail": 0, "delay": 0}),
         )
         .await;
-    let started = Instant::now();
+    setup.wait_for(&first, &["succeeded"]).await;
     let repeat = setup
         .send(
             "ordered",
@@ -502,8 +503,9 @@ async fn a_retrying_fifo_head_blocks_and_dedupe_drops_repeats() {
         .await;
     assert_eq!(repeat.status, 200, "{}", repeat.text);
     assert_eq!(repeat.body["deduplicated"], true);
-    assert_eq!(repeat.body["executionId"], first.as_str());
-    setup.wait_for(&first, &["succeeded"]).await;
+    assert_eq!(repeat.body["duplicateOf"], first.as_str());
+    let duplicate = repeat.body["executionId"].as_str().unwrap().to_string();
+    assert_eq!(setup.execution(&duplicate).await["status"], "duplicate");
     // After the window the same id is new work again.
     let window = Duration::from_millis(MINUTE_MS * 10);
     tokio::time::sleep((window + Duration::from_millis(200)).saturating_sub(started.elapsed()))

@@ -124,9 +124,52 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::too_large(err.body_text())
             }
+            // The body parsed but does not fit the type: say where and what was
+            // expected, never the value sent (a secret in the wrong place).
+            JsonRejection::JsonDataError(err) => ApiError::invalid(unquoted(&err.body_text())),
             other => ApiError::invalid(other.body_text()),
         }
     }
+}
+
+/// A serde error message without the value it quotes: serde says `invalid type:
+/// string "…", expected …`, `invalid value: integer `…`, expected …` or `unknown
+/// variant `…`, expected …`; the value becomes its kind only (`string`, `integer`),
+/// or goes. Everything else (the path, what was expected, unknown field names) stays.
+pub fn unquoted(message: &str) -> String {
+    const MARKERS: [&str; 3] = ["invalid type: ", "invalid value: ", "unknown variant "];
+    let Some((at, marker)) = MARKERS
+        .iter()
+        .filter_map(|marker| message.find(marker).map(|at| (at, *marker)))
+        .min_by_key(|(at, _)| *at)
+    else {
+        return message.to_string();
+    };
+    let start = at + marker.len();
+    // The value ends where serde's `, expected` begins: the last one, since the value
+    // (a string) may itself contain that text, and what is expected never does.
+    let Some(end) = message[start..].rfind(", expected").map(|end| start + end) else {
+        // No expectation to keep: drop everything after the marker.
+        return format!("{}{}", &message[..start], "(value not shown)");
+    };
+    let unexpected = &message[start..end];
+    let kind = if marker == "unknown variant " {
+        String::new()
+    } else {
+        // `string "…"`, `integer `…``, `floating point `…``, `boolean `…``,
+        // `character `…``, or a kind without a value (`map`, `sequence`, `null`...).
+        let cut = unexpected.find(['"', '`']).unwrap_or(unexpected.len());
+        unexpected[..cut].trim_end().to_string()
+    };
+    let mut out = String::with_capacity(message.len());
+    out.push_str(&message[..start]);
+    if marker == "unknown variant " {
+        out.truncate(out.trim_end().len());
+    } else {
+        out.push_str(&kind);
+    }
+    out.push_str(&message[end..]);
+    out
 }
 
 impl From<PathRejection> for ApiError {
@@ -138,5 +181,40 @@ impl From<PathRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::invalid(rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquoted;
+
+    #[test]
+    fn serde_messages_lose_the_values_they_quote() {
+        assert_eq!(
+            unquoted(
+                r#"Failed to deserialize the JSON body into the target type: connections.github: invalid type: string "ghp_secret, expected x", expected struct ConnectionInput at line 1 column 40"#
+            ),
+            "Failed to deserialize the JSON body into the target type: connections.github: invalid type: string, expected struct ConnectionInput at line 1 column 40"
+        );
+        assert_eq!(
+            unquoted("a: invalid value: integer `12345`, expected a string"),
+            "a: invalid value: integer, expected a string"
+        );
+        assert_eq!(
+            unquoted("kind: unknown variant `s3cret`, expected `a` or `b` at line 1"),
+            "kind: unknown variant, expected `a` or `b` at line 1"
+        );
+        assert_eq!(
+            unquoted("x: invalid type: map, expected a string"),
+            "x: invalid type: map, expected a string"
+        );
+        assert_eq!(
+            unquoted("missing field `name` at line 1 column 2"),
+            "missing field `name` at line 1 column 2"
+        );
+        assert_eq!(
+            unquoted(r#"x: invalid type: string "s3cret""#),
+            "x: invalid type: (value not shown)"
+        );
     }
 }

@@ -64,6 +64,8 @@ fn summary(execution: &Execution) -> Value {
         "error": execution.error,
         "parentId": execution.parent_id,
         "replayOf": execution.replay_of,
+        // A `duplicate`: the execution holding its dedupe id.
+        "duplicateOf": execution.duplicate_of,
         "trigger": execution.trigger,
         // When a queued execution (a retry, for one) may start.
         "runAfter": (execution.status == ExecutionStatus::Queued).then(|| rfc3339(execution.run_after_ms)),
@@ -113,7 +115,7 @@ async fn list(
         None => None,
         Some(text) => Some(ExecutionStatus::parse(text).ok_or_else(|| {
             ApiError::invalid(format!(
-                "`status` must be queued, waiting, running, succeeded, failed, skipped or cancelled, not `{text}`"
+                "`status` must be queued, waiting, running, succeeded, failed, skipped, cancelled, rejected or duplicate, not `{text}`"
             ))
         })?),
     };
@@ -338,9 +340,14 @@ async fn replay(
             StatusCode::ACCEPTED,
             Json(json!({"executionId": execution_id, "replayOf": original})),
         )),
-        Enqueued::Deduplicated { execution_id } => Err(ApiError::conflict(format!(
-            "not replayed: the flow's FIFO queue saw this request's dedupe id within its \
-             dedupe window (execution `{execution_id}`); replay after the window has passed"
+        // A replay carries no dedupe id (it is asked for on purpose), so this does not
+        // happen; answered like the duplicate it would be.
+        Enqueued::Deduplicated {
+            execution_id,
+            original,
+        } => Err(ApiError::conflict(format!(
+            "not replayed: execution `{original}` holds this request's dedupe id within the \
+             flow's dedupe window (recorded as execution `{execution_id}`)"
         ))),
     }
 }

@@ -93,12 +93,19 @@ async fn handle(
             (StatusCode::ACCEPTED, axum::Json(json!({"executionId": execution_id}))).into_response(),
             &execution_id,
         ),
-        // A repeat within the FIFO dedupe window: nothing new was queued; the id is
-        // the earlier execution's.
-        Ok(Accepted::Duplicate { execution_id }) => with_id(
+        // A repeat within the FIFO dedupe window: recorded as a `duplicate` execution
+        // (replayable), not queued; `duplicateOf` is the execution holding the id.
+        Ok(Accepted::Duplicate {
+            execution_id,
+            original,
+        }) => with_id(
             (
                 StatusCode::OK,
-                axum::Json(json!({"executionId": execution_id, "deduplicated": true})),
+                axum::Json(json!({
+                    "executionId": execution_id,
+                    "deduplicated": true,
+                    "duplicateOf": original,
+                })),
             )
                 .into_response(),
             &execution_id,
@@ -147,15 +154,28 @@ async fn handle(
                 }
                 Some(record) if !record.succeeded() => {
                     let error = record.error.as_ref();
-                    let status = match error.map(|error| error.kind.as_str()) {
+                    let kind = error.map(|error| error.kind.as_str());
+                    let status = match kind {
                         Some("invalid-input" | "input") => StatusCode::BAD_REQUEST,
                         _ => StatusCode::INTERNAL_SERVER_ERROR,
                     };
+                    // The caller is the public: the error's kind and step, not its
+                    // message, which may name the services, URLs and hosts the flow
+                    // calls. The tenant reads the whole error on the execution.
+                    let message = format!(
+                        "the execution failed{}{}; its record has the details",
+                        kind.map(|kind| format!(" ({kind})")).unwrap_or_default(),
+                        record
+                            .failed_step
+                            .as_deref()
+                            .map(|step| format!(" at step `{step}`"))
+                            .unwrap_or_default(),
+                    );
                     (
                         status,
                         axum::Json(json!({"error": {
                             "code": "execution-failed",
-                            "message": error.map_or_else(|| "the execution failed".to_string(), |error| format!("{}: {}", error.kind, error.message)),
+                            "message": message,
                             "step": record.failed_step,
                             "executionId": execution_id,
                         }})),

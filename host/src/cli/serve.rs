@@ -141,6 +141,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub crash_backoff_ms: u64,
 
+    /// Milliseconds a running execution's lease lasts. A live run renews it (every
+    /// quarter of it); a run whose lease lapsed is taken for lost (its task died, its
+    /// request was abandoned) and ended like a run interrupted by a crash.
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub execution_lease_ms: u64,
+
     /// Connections held open at once (lowered to stay under the descriptor limit);
     /// beyond it, new connections wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
@@ -191,6 +197,8 @@ impl ServeArgs {
         };
         config.max_crash_requeues = self.max_crash_requeues;
         config.crash_backoff = Duration::from_millis(self.crash_backoff_ms);
+        // At least 100 ms: the heartbeat renews a quarter of the lease in.
+        config.execution_lease = Duration::from_millis(self.execution_lease_ms.max(100));
         config.max_connections = self.max_connections.max(1);
         config.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms.max(1));
         config.body_read_timeout = Duration::from_millis(self.body_read_timeout_ms.max(1));

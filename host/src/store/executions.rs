@@ -24,6 +24,12 @@ pub enum ExecutionStatus {
     /// Not run (or not retried): its instance was removed, or a newer request with
     /// the same request id replaced it.
     Cancelled,
+    /// The flow's trigger refused the request (answered it with an error status, a
+    /// bad signature for one): the flow did not run.
+    Rejected,
+    /// Not run: a repeat of a FIFO dedupe id that another execution of the flow holds
+    /// within the window (`duplicate_of`). Replayable like any ended execution.
+    Duplicate,
 }
 
 impl ExecutionStatus {
@@ -36,6 +42,8 @@ impl ExecutionStatus {
             ExecutionStatus::Failed => "failed",
             ExecutionStatus::Skipped => "skipped",
             ExecutionStatus::Cancelled => "cancelled",
+            ExecutionStatus::Rejected => "rejected",
+            ExecutionStatus::Duplicate => "duplicate",
         }
     }
 
@@ -47,6 +55,8 @@ impl ExecutionStatus {
                 | ExecutionStatus::Failed
                 | ExecutionStatus::Skipped
                 | ExecutionStatus::Cancelled
+                | ExecutionStatus::Rejected
+                | ExecutionStatus::Duplicate
         )
     }
 
@@ -59,6 +69,8 @@ impl ExecutionStatus {
             "failed" => Some(ExecutionStatus::Failed),
             "skipped" => Some(ExecutionStatus::Skipped),
             "cancelled" => Some(ExecutionStatus::Cancelled),
+            "rejected" => Some(ExecutionStatus::Rejected),
+            "duplicate" => Some(ExecutionStatus::Duplicate),
             _ => None,
         }
     }
@@ -87,7 +99,8 @@ pub struct Execution {
     pub run_after_ms: i64,
     /// In its (instance, flow) FIFO queue.
     pub fifo: bool,
-    /// The FIFO dedupe id read from the request.
+    /// The FIFO dedupe id read from the request. The execution holds it (a later
+    /// request with the same id is a duplicate) only once its trigger accepted it.
     pub dedupe_id: Option<String>,
     /// The unique request id read from the request (retry cancellation).
     pub request_id: Option<String>,
@@ -95,6 +108,8 @@ pub struct Execution {
     /// killed) before it ended. Counted apart from `attempt`, which only the flow's
     /// retry policy raises.
     pub crash_requeues: i64,
+    /// A `duplicate`: the execution holding its dedupe id.
+    pub duplicate_of: Option<String>,
 }
 
 /// What happens to executions a stopped process left running.
@@ -111,6 +126,10 @@ pub struct CrashPolicy {
 /// The error code of an execution failed because the host kept stopping while it ran.
 pub const HOST_CRASH_LOOP: &str = "host-crash-loop";
 
+/// The error code of an instance event flow (deploy, remove) whose run was lost:
+/// it runs only within its deploy or remove request, so it is not run again.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// What [`ExecutionStore::requeue_expired`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Requeued {
@@ -118,14 +137,16 @@ pub struct Requeued {
     pub requeued: u64,
     /// Executions failed with [`HOST_CRASH_LOOP`] (their ids).
     pub failed: Vec<String>,
+    /// Instance event flows failed with [`INTERRUPTED`] (their ids).
+    pub interrupted: Vec<String>,
 }
 
 /// The queue policies applied when an execution is enqueued, atomically with the
 /// insert.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnqueuePolicy {
-    /// With a dedupe id: an execution of the same instance and flow with the same id
-    /// created at or after this time makes the new one a duplicate.
+    /// With a dedupe id: an execution of the same instance and flow created at or
+    /// after this time that holds the same id makes the new one a duplicate.
     pub dedupe_since_ms: Option<i64>,
     /// Record as `skipped` while an execution of the same instance and flow is
     /// unfinished.
@@ -141,7 +162,8 @@ pub enum EnqueueOutcome {
         status: ExecutionStatus,
         cancelled: u64,
     },
-    /// Not written: this execution has the same dedupe id.
+    /// Written as `duplicate` of `existing_id`, which holds the same dedupe id: not
+    /// queued.
     Duplicate { existing_id: String },
 }
 
@@ -157,6 +179,9 @@ pub struct Finish {
     pub record: String,
     /// Run again at this time, as the next attempt, instead of ending.
     pub retry_at_ms: Option<i64>,
+    /// The trigger accepted the request: from now on the execution holds its dedupe
+    /// id (if it has one).
+    pub holds_dedupe: bool,
 }
 
 /// The trigger request an execution was created from.
@@ -247,6 +272,20 @@ pub trait ExecutionStore: Send + Sync {
         now_ms: i64,
         lease_until_ms: i64,
     ) -> Result<Option<Execution>, StoreError>;
+    /// At the start of a run of an execution with a dedupe id: when another
+    /// execution of its instance and flow created at or after `dedupe_since_ms` holds
+    /// that id, ends this one as `duplicate` of it (at `now_ms`) and returns its id.
+    /// A FIFO queue runs one execution at a time, so the holder's trigger has decided
+    /// by now.
+    async fn drop_if_duplicate(
+        &self,
+        id: &str,
+        dedupe_since_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Extends the lease of a running execution (its run is alive); false when the
+    /// execution is no longer running.
+    async fn renew_lease(&self, id: &str, lease_until_ms: i64) -> Result<bool, StoreError>;
     /// Marks a (synchronous) execution as running now.
     async fn start_execution(
         &self,
@@ -292,11 +331,13 @@ pub trait ExecutionStore: Send + Sync {
         tenant: &str,
         id: &str,
     ) -> Result<Option<Payload>, StoreError>;
-    /// Executions left `running` by a process that stopped (their lease ended before
-    /// `expired_before_ms`) go back to the queue with one more crash requeue, not
-    /// before `now_ms` plus their backoff; those that already had
-    /// `policy.max_requeues` fail with [`HOST_CRASH_LOOP`] instead (their flow's retry
-    /// policy is not applied).
+    /// Executions left `running` by a run that is gone (the process stopped, or the
+    /// run was dropped: its lease ended before `expired_before_ms`, or it has none) go
+    /// back to the queue with one more crash requeue, not before `now_ms` plus their
+    /// backoff; those that already had `policy.max_requeues` fail with
+    /// [`HOST_CRASH_LOOP`] instead (their flow's retry policy is not applied).
+    /// Instance event flows (trigger `event`) fail with [`INTERRUPTED`]: they belong
+    /// to a deploy or remove request that is gone.
     async fn requeue_expired(
         &self,
         now_ms: i64,

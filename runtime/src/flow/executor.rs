@@ -325,6 +325,8 @@ struct Run<'a> {
     /// The last output in the current loop iteration.
     iteration_last: Option<Arc<Value>>,
     trigger_response: Option<FlowResponse>,
+    /// The trigger answered the request instead of accepting it.
+    trigger_responded: bool,
 }
 
 impl<'a> Run<'a> {
@@ -373,6 +375,7 @@ impl<'a> Run<'a> {
             last: None,
             iteration_last: None,
             trigger_response: None,
+            trigger_responded: false,
         }
     }
 
@@ -436,6 +439,7 @@ impl<'a> Run<'a> {
             failed_step,
             error,
             response,
+            trigger_responded: self.trigger_responded,
             fuel_used: steps.iter().map(|step| step.fuel_used).sum(),
             steps,
         }
@@ -562,6 +566,7 @@ impl<'a> Run<'a> {
                         let response = http_response(response);
                         record.result = response.body.clone();
                         self.steps.push(Self::finish_record(record, started));
+                        self.trigger_responded = true;
                         Ok(Some(response))
                     }
                     Ok(_) => fail(

@@ -39,6 +39,11 @@ pub struct ExecutionRecord {
     /// response, or the last step's output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<FlowResponse>,
+    /// The trigger answered the request itself instead of accepting it (a refused
+    /// signature, a verification challenge): `response` is its answer and no step
+    /// after the trigger ran. A host tells a refusal from a challenge by its status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trigger_responded: bool,
     /// Steps in the order they ran; the steps of a loop repeat, one per iteration.
     pub steps: Vec<StepRecord>,
     /// Fuel of every sandbox of the execution.
@@ -49,6 +54,26 @@ impl ExecutionRecord {
     /// Whether the execution succeeded.
     pub fn succeeded(&self) -> bool {
         self.status == ExecutionStatus::Succeeded
+    }
+
+    /// Whether the trigger refused the request: it answered it itself, with a client
+    /// or server error status (a bad signature, say), instead of running the flow.
+    pub fn trigger_refused(&self) -> bool {
+        self.trigger_responded
+            && self
+                .response
+                .as_ref()
+                .is_some_and(|response| response.status >= 400)
+    }
+
+    /// Whether the trigger accepted the request, so the flow's steps ran (or were
+    /// due to): a webhook trigger always does, a component trigger when it returned
+    /// `accept`.
+    pub fn trigger_accepted(&self) -> bool {
+        !self.trigger_responded
+            && self.steps.first().is_some_and(|step| {
+                step.kind == StepKind::Trigger && step.status == StepStatus::Succeeded
+            })
     }
 
     /// The records of step `key` (several for a step inside a loop).

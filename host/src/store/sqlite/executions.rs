@@ -12,13 +12,13 @@ use super::{SqliteStore, sql};
 use crate::store::StoreError;
 use crate::store::executions::{
     CrashPolicy, EnqueueOutcome, EnqueuePolicy, Execution, ExecutionFilter, ExecutionStatus,
-    ExecutionStore, Finish, HOST_CRASH_LOOP, LogLine, Payload, Requeued,
+    ExecutionStore, Finish, HOST_CRASH_LOOP, INTERRUPTED, LogLine, Payload, Requeued,
 };
 
 const COLUMNS: &str =
     "id, tenant_id, instance_id, flow_key, status, synchronous, attempt, created_ms, started_ms,
      finished_ms, failed_step, error, parent_id, replay_of, trigger, run_after_ms, fifo,
-     dedupe_id, request_id, crash_requeues";
+     dedupe_id, request_id, crash_requeues, duplicate_of";
 
 /// The tenant whose execution was claimed last: the next claim starts after it.
 /// Kept in memory: after a restart the turn starts from the first tenant again.
@@ -38,7 +38,7 @@ fn insert_row(
     transaction
         .prepare_cached(&format!(
             "INSERT INTO executions ({COLUMNS}, lease_until_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
         ))
         .map_err(sql)?
         .execute(params![
@@ -62,6 +62,7 @@ fn insert_row(
                 execution.dedupe_id,
                 execution.request_id,
                 execution.crash_requeues,
+                execution.duplicate_of,
                 lease_until_ms,
             ])
         .map_err(sql)?;
@@ -138,8 +139,18 @@ fn append_logs_in(transaction: &Connection, id: &str, lines: &[LogLine]) -> Resu
 }
 
 /// Records how a run ended: the execution ends (and a FIFO queue gets its next head),
-/// or goes back to the queue for its retry.
+/// or goes back to the queue for its retry. A run whose trigger accepted the request
+/// makes the execution hold its dedupe id, through its retries too.
 fn finish_in(transaction: &Connection, id: &str, finish: &Finish) -> Result<(), StoreError> {
+    if finish.holds_dedupe {
+        transaction
+            .prepare_cached(
+                "UPDATE executions SET dedupe_held = 1 WHERE id = ?1 AND dedupe_id IS NOT NULL",
+            )
+            .map_err(sql)?
+            .execute([id])
+            .map_err(sql)?;
+    }
     let ended: Option<(String, String, bool)> = match finish.retry_at_ms {
         Some(retry_at) => {
             transaction
@@ -182,6 +193,42 @@ fn finish_in(transaction: &Connection, id: &str, finish: &Finish) -> Result<(), 
     Ok(())
 }
 
+/// The execution of `execution`'s instance and flow, other than itself, created at or
+/// after `since`, that holds `dedupe_id` (its trigger accepted it).
+fn dedupe_holder(
+    transaction: &Connection,
+    execution: &Execution,
+    dedupe_id: &str,
+    since: i64,
+) -> Result<Option<String>, StoreError> {
+    transaction
+        .prepare_cached(
+            "SELECT id FROM executions
+             WHERE instance_id = ?1 AND flow_key = ?2 AND dedupe_id = ?3 AND created_ms >= ?4
+               AND dedupe_held = 1 AND id != ?5
+             ORDER BY created_ms LIMIT 1",
+        )
+        .map_err(sql)?
+        .query_row(
+            params![
+                execution.instance_id,
+                execution.flow_key,
+                dedupe_id,
+                since,
+                execution.id
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sql)
+}
+
+fn duplicate_error(holder: &str) -> String {
+    format!(
+        "duplicate: execution {holder} holds this request's dedupe id within the dedupe window; replay this execution to run it anyway"
+    )
+}
+
 fn execution(row: &Row<'_>) -> rusqlite::Result<Execution> {
     let status: String = row.get(4)?;
     Ok(Execution {
@@ -211,6 +258,7 @@ fn execution(row: &Row<'_>) -> rusqlite::Result<Execution> {
         dedupe_id: row.get(17)?,
         request_id: row.get(18)?,
         crash_requeues: row.get(19)?,
+        duplicate_of: row.get(20)?,
     })
 }
 
@@ -251,20 +299,25 @@ impl ExecutionStore for SqliteStore {
             // see and leave one state, even with another connection writing.
             let transaction = connection;
             if let (Some(dedupe_id), Some(since)) = (&execution.dedupe_id, policy.dedupe_since_ms) {
-                let existing: Option<String> = transaction
-                    .prepare_cached(
-                        "SELECT id FROM executions
-                         WHERE instance_id = ?1 AND flow_key = ?2 AND dedupe_id = ?3 AND created_ms >= ?4
-                         ORDER BY created_ms LIMIT 1",
-                    )
-                    .map_err(sql)?
-                    .query_row(
-                        params![execution.instance_id, execution.flow_key, dedupe_id, since],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .map_err(sql)?;
-                if let Some(existing_id) = existing {
+                // Only an execution whose trigger accepted the request holds the id:
+                // one still queued has not decided yet (the repeat is queued behind it
+                // and checked when its turn comes), one refused never held it.
+                if let Some(existing_id) =
+                    dedupe_holder(transaction, &execution, dedupe_id, since)?
+                {
+                    let row = Execution {
+                        finished_ms: Some(execution.created_ms),
+                        error: Some(duplicate_error(&existing_id)),
+                        duplicate_of: Some(existing_id.clone()),
+                        ..execution.clone()
+                    };
+                    insert_row(
+                        transaction,
+                        &row,
+                        ExecutionStatus::Duplicate,
+                        &payload,
+                        None,
+                    )?;
                     return Ok(EnqueueOutcome::Duplicate { existing_id });
                 }
             }
@@ -401,6 +454,75 @@ impl ExecutionStore for SqliteStore {
                 Some(claimed.tenant_id.clone());
         }
         Ok(claimed)
+    }
+
+    async fn drop_if_duplicate(
+        &self,
+        id: &str,
+        dedupe_since_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let id = id.to_string();
+        self.write(move |connection| {
+            let execution = connection
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"))
+                .map_err(sql)?
+                .query_row([&id], execution)
+                .optional()
+                .map_err(sql)?;
+            let Some(execution) = execution else {
+                return Ok(None);
+            };
+            let Some(dedupe_id) = &execution.dedupe_id else {
+                return Ok(None);
+            };
+            let Some(holder) = dedupe_holder(connection, &execution, dedupe_id, dedupe_since_ms)?
+            else {
+                return Ok(None);
+            };
+            let error = duplicate_error(&holder);
+            let record = serde_json::json!({
+                "status": "duplicate",
+                "duplicateOf": holder,
+                "error": {"kind": "duplicate", "message": error},
+            })
+            .to_string();
+            connection
+                .prepare_cached(
+                    "UPDATE executions SET status = 'duplicate', finished_ms = ?2, error = ?3,
+                       record = ?4, duplicate_of = ?5, lease_until_ms = NULL
+                     WHERE id = ?1",
+                )
+                .map_err(sql)?
+                .execute(params![id, now_ms, error, record, holder])
+                .map_err(sql)?;
+            if execution.fifo {
+                promote_fifo(
+                    connection,
+                    &execution.instance_id,
+                    &execution.flow_key,
+                    now_ms,
+                )?;
+            }
+            Ok(Some(holder))
+        })
+        .await
+    }
+
+    async fn renew_lease(&self, id: &str, lease_until_ms: i64) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |connection| {
+            let renewed = connection
+                .prepare_cached(
+                    "UPDATE executions SET lease_until_ms = MAX(COALESCE(lease_until_ms, 0), ?2)
+                     WHERE id = ?1 AND status = 'running'",
+                )
+                .map_err(sql)?
+                .execute(params![id, lease_until_ms])
+                .map_err(sql)?;
+            Ok(renewed > 0)
+        })
+        .await
     }
 
     async fn start_execution(
@@ -634,6 +756,36 @@ impl ExecutionStore for SqliteStore {
     ) -> Result<Requeued, StoreError> {
         let policy = *policy;
         self.write(move |connection| {
+            // A running row without a lease predates leases on every running row:
+            // its run is as gone as one whose lease ended.
+            //
+            // Instance event flows end here: they run within their deploy or remove
+            // request, whose caller is gone; run again by a worker, a remove flow
+            // would tear down what a still-existing instance uses. The client deploys
+            // or removes again.
+            let mut statement = connection
+                .prepare_cached(
+                    "UPDATE executions SET status = 'failed', finished_ms = ?1, lease_until_ms = NULL,
+                       error = ?3 || ': ' || ?4,
+                       record = json_object('status', 'failed', 'error', json_object('kind', ?3, 'message', ?4))
+                     WHERE status = 'running' AND COALESCE(lease_until_ms, 0) < ?2 AND trigger = 'event'
+                     RETURNING id",
+                )
+                .map_err(sql)?;
+            let interrupted: Vec<String> = statement
+                .query_map(
+                    params![
+                        now_ms,
+                        expired_before_ms,
+                        INTERRUPTED,
+                        "this instance event flow stopped before it ended (the host stopped, or its deploy or remove request was abandoned); it runs only within that request, so it is not run again: deploy (or remove) the instance again"
+                    ],
+                    |row| row.get(0),
+                )
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            drop(statement);
             // Those that already used every crash requeue end here: running them
             // again is what brought the process down, perhaps every time. Not a flow
             // failure, so no flow retry either.
@@ -646,7 +798,7 @@ impl ExecutionStore for SqliteStore {
                            'kind', ?4,
                            'message', 'the host stopped ' || (crash_requeues + 1)
                                || ' times while running this execution; it is not run again'))
-                     WHERE status = 'running' AND lease_until_ms IS NOT NULL AND lease_until_ms < ?2
+                     WHERE status = 'running' AND COALESCE(lease_until_ms, 0) < ?2
                        AND crash_requeues >= ?3
                      RETURNING id, instance_id, flow_key, fifo",
                 )
@@ -673,7 +825,7 @@ impl ExecutionStore for SqliteStore {
                     "UPDATE executions SET status = 'queued', crash_requeues = crash_requeues + 1,
                        started_ms = NULL, lease_until_ms = NULL,
                        run_after_ms = ?1 + ?4 * (1 << (2 * MIN(crash_requeues, 12)))
-                     WHERE status = 'running' AND lease_until_ms IS NOT NULL AND lease_until_ms < ?2
+                     WHERE status = 'running' AND COALESCE(lease_until_ms, 0) < ?2
                        AND crash_requeues < ?3",
                 )
                 .map_err(sql)?
@@ -682,6 +834,7 @@ impl ExecutionStore for SqliteStore {
             Ok(Requeued {
                 requeued: requeued as u64,
                 failed: failed.into_iter().map(|(id, ..)| id).collect(),
+                interrupted,
             })
         })
         .await
@@ -692,7 +845,7 @@ impl ExecutionStore for SqliteStore {
             let deleted = connection
                 .execute(
                     "DELETE FROM executions
-                     WHERE created_ms < ?1 AND status IN ('succeeded', 'failed', 'skipped', 'cancelled')",
+                     WHERE created_ms < ?1 AND status IN ('succeeded', 'failed', 'skipped', 'cancelled', 'rejected', 'duplicate')",
                     [cutoff_ms],
                 )
                 .map_err(sql)?;
@@ -774,6 +927,7 @@ mod tests {
             dedupe_id: None,
             request_id: None,
             crash_requeues: 0,
+            duplicate_of: None,
         }
     }
 
@@ -926,6 +1080,7 @@ mod tests {
             error: None,
             record: "{}".into(),
             retry_at_ms,
+            holds_dedupe: false,
         }
     }
 
@@ -1055,38 +1210,93 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dedupe_ids_repeat_only_outside_the_window() {
+    async fn only_an_accepted_execution_holds_its_dedupe_id_within_the_window() {
         let (_dir, store) = store().await;
-        let mut first = row("d1", ExecutionStatus::Queued, 1_000);
-        first.fifo = true;
-        first.dedupe_id = Some("delivery-1".into());
         let policy = EnqueuePolicy {
             dedupe_since_ms: Some(0),
             singleton: false,
         };
+        let fifo = |id: &str, created_ms: i64| {
+            let mut execution = row(id, ExecutionStatus::Queued, created_ms);
+            execution.fifo = true;
+            execution.dedupe_id = Some("delivery-1".into());
+            execution
+        };
+        // A refused request (a forgery with a real id) runs first and holds nothing.
         store
-            .enqueue_execution(&first, &payload(), &policy)
+            .enqueue_execution(&fifo("forged", 900), &payload(), &policy)
             .await
             .unwrap();
-        let mut repeat = first.clone();
-        repeat.id = "d2".into();
+        assert_eq!(
+            store.claim_next(950, 5_000).await.unwrap().unwrap().id,
+            "forged"
+        );
+        let refused = Finish {
+            status: ExecutionStatus::Rejected,
+            ..finish(ExecutionStatus::Rejected, 960, None)
+        };
+        store.finish_execution("forged", &refused).await.unwrap();
+        // The genuine one is queued, not a duplicate; and not one when its turn comes.
+        assert!(matches!(
+            store
+                .enqueue_execution(&fifo("d1", 1_000), &payload(), &policy)
+                .await
+                .unwrap(),
+            EnqueueOutcome::Inserted { .. }
+        ));
+        // A repeat while d1 has not run yet: queued behind it, decided at its turn.
         assert_eq!(
             store
-                .enqueue_execution(&repeat, &payload(), &policy)
+                .enqueue_execution(&fifo("d2", 1_010), &payload(), &policy)
+                .await
+                .unwrap(),
+            EnqueueOutcome::Inserted {
+                status: ExecutionStatus::Waiting,
+                cancelled: 0
+            }
+        );
+        assert_eq!(
+            store.claim_next(1_020, 5_000).await.unwrap().unwrap().id,
+            "d1"
+        );
+        assert_eq!(store.drop_if_duplicate("d1", 0, 1_020).await.unwrap(), None);
+        let accepted = Finish {
+            holds_dedupe: true,
+            ..finish(ExecutionStatus::Succeeded, 1_030, None)
+        };
+        store.finish_execution("d1", &accepted).await.unwrap();
+        assert_eq!(
+            store.claim_next(1_040, 5_000).await.unwrap().unwrap().id,
+            "d2"
+        );
+        assert_eq!(
+            store.drop_if_duplicate("d2", 0, 1_040).await.unwrap(),
+            Some("d1".to_string())
+        );
+        let dropped = store.get_execution("t", "d2").await.unwrap().unwrap();
+        assert_eq!(
+            (dropped.status, dropped.duplicate_of.as_deref()),
+            (ExecutionStatus::Duplicate, Some("d1"))
+        );
+        // A repeat once d1 holds the id: written as a duplicate at once.
+        assert_eq!(
+            store
+                .enqueue_execution(&fifo("d3", 1_050), &payload(), &policy)
                 .await
                 .unwrap(),
             EnqueueOutcome::Duplicate {
                 existing_id: "d1".into()
             }
         );
-        // Outside the window (the earlier one is older than `since`) it runs again.
+        assert_eq!(status(&store, "d3").await, ExecutionStatus::Duplicate);
+        // Outside the window (the holder is older than `since`) it runs again.
         let later = EnqueuePolicy {
             dedupe_since_ms: Some(1_001),
             singleton: false,
         };
         assert!(matches!(
             store
-                .enqueue_execution(&repeat, &payload(), &later)
+                .enqueue_execution(&fifo("d4", 2_000), &payload(), &later)
                 .await
                 .unwrap(),
             EnqueueOutcome::Inserted { .. }
@@ -1233,6 +1443,48 @@ mod tests {
             "the lease expired"
         );
         assert_eq!(status(&store, "s").await, ExecutionStatus::Queued);
+    }
+
+    #[tokio::test]
+    async fn lost_event_flows_end_interrupted_and_lease_less_rows_are_swept() {
+        let (_dir, store) = store().await;
+        let mut deploy_flow = row("e", ExecutionStatus::Running, 1);
+        deploy_flow.trigger = "event".into();
+        store
+            .insert_execution(&deploy_flow, &payload(), Some(100))
+            .await
+            .unwrap();
+        // A running row written without a lease (as deploy flows were before leases).
+        store
+            .insert_execution(&row("old", ExecutionStatus::Running, 2), &payload(), None)
+            .await
+            .unwrap();
+        // A live run whose lease has not lapsed is left alone.
+        store
+            .insert_execution(
+                &row("live", ExecutionStatus::Running, 3),
+                &payload(),
+                Some(1_000),
+            )
+            .await
+            .unwrap();
+        assert!(store.renew_lease("live", 2_000).await.unwrap());
+        let done = store.requeue_expired(1_500, 1_500, &CRASH).await.unwrap();
+        assert_eq!(done.interrupted, vec!["e".to_string()]);
+        assert_eq!((done.requeued, done.failed.len()), (1, 0));
+        let ended = store.get_execution("t", "e").await.unwrap().unwrap();
+        assert_eq!(ended.status, ExecutionStatus::Failed);
+        assert!(
+            ended
+                .error
+                .as_deref()
+                .is_some_and(|error| error.starts_with("interrupted:")),
+            "{ended:?}"
+        );
+        assert_eq!(status(&store, "old").await, ExecutionStatus::Queued);
+        assert_eq!(status(&store, "live").await, ExecutionStatus::Running);
+        // A lease is renewed only while the row is running.
+        assert!(!store.renew_lease("e", 5_000).await.unwrap());
     }
 
     #[tokio::test]

@@ -62,6 +62,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "013_crash_requeue",
         include_str!("migrations/013_crash_requeue.sql"),
     ),
+    (
+        "014_ingress_edges",
+        include_str!("migrations/014_ingress_edges.sql"),
+    ),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run
