@@ -479,6 +479,28 @@ fn validate_json_prints_json_whatever_goes_wrong() {
             "{name}: {report}"
         );
     }
+    // `flow run --json` reports an error before the run the same way.
+    let components = workspace.components();
+    let output = sluice(
+        &[
+            "flow",
+            "run",
+            missing,
+            "--components",
+            &components,
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(code(&output), 64, "{}", stderr(&output));
+    let report = json_out(&output);
+    assert_eq!(report["status"], "error", "{report}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("cannot read")),
+        "{report}"
+    );
     // Without --json, the same problem is one line on stderr.
     let output = sluice(&["flow", "validate", binary], b"");
     assert_eq!(code(&output), 64);
