@@ -92,6 +92,7 @@ impl AppState {
             EngineOptions {
                 results: Arc::new(HostResultStore::new(Arc::clone(&store))),
                 launcher: Some(launcher.clone()),
+                max_step_runs: config.max_step_runs,
                 ..EngineOptions::default()
             },
         );

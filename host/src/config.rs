@@ -75,6 +75,9 @@ pub struct ServerConfig {
     pub max_execution_log_records: usize,
     /// Log bytes one run stores (each record costs its text plus a fixed overhead).
     pub max_execution_log_bytes: usize,
+    /// Step runs one execution may make (every step of every iteration counts): the
+    /// engine's cap, and what published definitions are validated against.
+    pub max_step_runs: usize,
     /// Where uploaded components are compiled. `sluice serve` sets a worker process
     /// under CPU-time and memory limits; the default, in process and unbounded, is
     /// for tests that embed the server with trusted guests.
@@ -117,6 +120,7 @@ impl ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             max_execution_log_records: 10_000,
             max_execution_log_bytes: 2 << 20,
+            max_step_runs: sluice_runtime::flow::DEFAULT_MAX_STEP_RUNS,
             compiler: sluice_runtime::Compiler::InProcess,
             compile_concurrency: sluice_runtime::engine::default_compile_concurrency(),
             compile_concurrency_per_tenant: 1,

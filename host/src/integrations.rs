@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sluice_runtime::flow::{
     CatalogEntry, ComponentCatalog, ComponentPin, Definition, Format, InvalidDefinition, Plan,
-    compile,
+    compile_with,
 };
 
 use crate::api::error::{ApiError, ErrorDetail};
@@ -252,7 +252,10 @@ pub async fn publish(
             },
         );
     }
-    let plan = compile(&resolved, &catalog).map_err(invalid_definition)?;
+    // Checked against the cap the server's engine runs executions with, so a loop it
+    // cannot run is refused now rather than failing every execution.
+    let plan = compile_with(&resolved, &catalog, state.config.max_step_runs)
+        .map_err(invalid_definition)?;
 
     // Stored with the pins as `{version: N, hash}`, N a JSON number: the registry
     // version, not a manifest's version string.
@@ -387,7 +390,9 @@ pub async fn plan(
             .insert((component.clone(), pin.version.to_string()), entry.clone());
         components.insert(component.clone(), entry);
     }
-    let plan = compile(&definition, &catalog)
+    // Not against the step-run cap: a version published under a higher cap still
+    // loads after the cap is lowered, and the engine enforces the cap when it runs.
+    let plan = compile_with(&definition, &catalog, usize::MAX)
         .map_err(|err| broken(format!("the stored definition no longer compiles: {err}")))?;
     Ok(state.plans.insert(
         tenant,

@@ -438,3 +438,139 @@ fn run_usage_errors_exit_64() {
         json!({"from": "stdin"})
     );
 }
+
+#[test]
+fn validate_json_prints_json_whatever_goes_wrong() {
+    let workspace = Workspace::new();
+    let missing = workspace.path("missing.yaml");
+    let missing = missing.to_str().unwrap();
+    let binary = workspace.path("binary.yaml");
+    std::fs::write(&binary, b"name: \xff\xfe\n").unwrap();
+    let binary = binary.to_str().unwrap();
+    let valid = workspace.write("flow.yaml", DEFINITION);
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        ("a missing file", vec![missing], "cannot read"),
+        (
+            "a file that is not UTF-8",
+            vec![binary],
+            "is not UTF-8 text",
+        ),
+        (
+            "standard input that is not UTF-8",
+            vec!["-"],
+            "is not UTF-8 text",
+        ),
+        (
+            "a components directory that does not exist",
+            vec![&valid, "--components", missing],
+            "not a directory",
+        ),
+    ];
+    for (name, args, message) in cases {
+        let mut all = vec!["flow", "validate", "--json"];
+        all.extend(args);
+        let output = sluice(&all, b"\xff\xfe");
+        assert_eq!(code(&output), 64, "{name}: {}", stderr(&output));
+        let report = json_out(&output);
+        assert_eq!(report["valid"], false, "{name}: {report}");
+        let first = &report["errors"][0]["message"];
+        assert!(
+            first.as_str().is_some_and(|text| text.contains(message)),
+            "{name}: {report}"
+        );
+    }
+    // `flow run --json` reports an error before the run the same way.
+    let components = workspace.components();
+    let output = sluice(
+        &[
+            "flow",
+            "run",
+            missing,
+            "--components",
+            &components,
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(code(&output), 64, "{}", stderr(&output));
+    let report = json_out(&output);
+    assert_eq!(report["status"], "error", "{report}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("cannot read")),
+        "{report}"
+    );
+    // Without --json, the same problem is one line on stderr.
+    let output = sluice(&["flow", "validate", binary], b"");
+    assert_eq!(code(&output), 64);
+    assert!(stdout(&output).is_empty());
+    assert!(
+        stderr(&output).contains("is not UTF-8 text"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A flow that loops `count` times over one cheap step: `count + 1` step runs.
+fn counting(count: u32) -> String {
+    format!(
+        "definitionVersion: 1\nname: Count\ncomponents:\n  hello: {{version: \"0.1.0\"}}\nflows:\n  - key: f\n    steps:\n      - key: many\n        loopNTimes:\n          count: {count}\n          steps:\n            - key: tick\n              branchOnValue:\n                value: 1\n                branches: [{{name: Two, value: 2, steps: [{{key: two, action: hello.echo}}]}}]\n                else: []\n"
+    )
+}
+
+#[test]
+fn the_step_run_cap_is_one_flag_of_validate_and_run() {
+    let workspace = Workspace::new();
+    let definition = workspace.write("count.yaml", &counting(20_000));
+    let components = workspace.components();
+    // The default cap (10,000) cannot run it: refused at validation, naming the flag.
+    let output = sluice(&["flow", "validate", &definition, "--json"], b"");
+    assert_eq!(code(&output), 64);
+    let report = json_out(&output);
+    assert_eq!(
+        report["errors"][0]["path"],
+        "flows[0].steps[0].loopNTimes.count"
+    );
+    let message = report["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("more than the 10000 step runs") && message.contains("--max-step-runs"),
+        "{report}"
+    );
+    let output = sluice(
+        &["flow", "run", &definition, "--components", &components],
+        b"",
+    );
+    assert_eq!(code(&output), 64, "{}", stderr(&output));
+    // Raised just enough, both accept it and the run goes to the end.
+    let output = sluice(
+        &["flow", "validate", &definition, "--max-step-runs", "20001"],
+        b"",
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let output = sluice(
+        &[
+            "flow",
+            "run",
+            &definition,
+            "--components",
+            &components,
+            "--max-step-runs",
+            "20001",
+        ],
+        b"",
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    // One short: refused again.
+    let output = sluice(
+        &["flow", "validate", &definition, "--max-step-runs", "20000"],
+        b"",
+    );
+    assert_eq!(code(&output), 64, "{}", stderr(&output));
+    // Zero is bad usage, not a cap.
+    let output = sluice(
+        &["flow", "validate", &definition, "--max-step-runs", "0"],
+        b"",
+    );
+    assert_eq!(code(&output), 64, "{}", stderr(&output));
+}

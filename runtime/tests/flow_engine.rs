@@ -247,6 +247,52 @@ async fn branch_on_expression_takes_the_first_true_branch() {
 }
 
 #[tokio::test]
+async fn the_documented_loop_guard_lets_a_comment_that_reads_as_json_through() {
+    // The guard of the example in docs/flows.md: a comment whose whole body reads as
+    // a JSON scalar (`42`, `true`, `null`) is a comment like any other, not a reason
+    // to fail the run.
+    let setup = setup().await;
+    let plan = setup.plan(&definition(
+        r#"
+flows:
+  - key: sync
+    steps:
+      - key: guard
+        branchOnExpression:
+          branches:
+            - name: From us
+              condition: [in, "[From Zendesk]", {type: reference, value: trigger.results.body.comment.body}]
+              steps:
+                - key: ignore
+                  stopExecution: {status: 204}
+      - key: copy
+        action: hello.echo
+        inputs:
+          body: {type: reference, value: trigger.results.body.comment.body}
+"#,
+    ));
+    for body in ["42", "true", "null", "\"x\"", "[From Zendesk] 42"] {
+        let record = setup
+            .run_plan(&plan, "sync", json!({"comment": {"body": body}}))
+            .await;
+        assert_eq!(
+            record.status,
+            ExecutionStatus::Succeeded,
+            "{body}: {:?}",
+            record.error
+        );
+        let guard = record.step("guard").unwrap().branch.as_deref();
+        if body.starts_with("[From Zendesk]") {
+            assert_eq!(guard, Some("From us"));
+            assert_eq!(keys(&record), ["trigger", "guard", "ignore"]);
+        } else {
+            assert_eq!(guard, Some("Else"), "{body}");
+            assert_eq!(result(&record, "copy"), json!({"body": body}));
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_expression_that_cannot_be_evaluated_fails_the_branch_step() {
     let setup = setup().await;
     let yaml = definition(
@@ -419,6 +465,64 @@ flows:
     );
     assert_eq!(response.content_type.as_deref(), Some("application/json"));
     assert_eq!(response_body(&record), json!({"id": 7}));
+}
+
+#[tokio::test]
+async fn stop_execution_headers_may_be_a_bare_object_or_list_as_documented() {
+    let setup = setup().await;
+    let yaml = definition(
+        r#"
+flows:
+  - key: object
+    steps:
+      - key: respond
+        stopExecution:
+          status: 302
+          headers: {Location: "https://example.com", X-Issue: {type: template, value: "gh-{{trigger.results.body.id}}"}}
+  - key: pairs
+    steps:
+      - key: respond
+        stopExecution:
+          headers: [[x-a, b], [x-a, c]]
+"#,
+    );
+    let plan = setup.plan(&yaml);
+    let record = setup.run_plan(&plan, "object", json!({"id": 7})).await;
+    assert!(record.succeeded(), "{:?}", record.error);
+    let response = record.response.as_ref().unwrap();
+    assert_eq!(response.status, 302);
+    assert_eq!(
+        response.headers,
+        [
+            ("Location".to_string(), "https://example.com".to_string()),
+            ("X-Issue".to_string(), "gh-7".to_string())
+        ]
+    );
+    let record = setup.run_plan(&plan, "pairs", json!({})).await;
+    assert!(record.succeeded(), "{:?}", record.error);
+    assert_eq!(
+        record.response.as_ref().unwrap().headers,
+        [
+            ("x-a".to_string(), "b".to_string()),
+            ("x-a".to_string(), "c".to_string())
+        ]
+    );
+    // A header value that is not a string is refused at validation, at its name.
+    let err = setup
+        .compile(&definition(
+            "flows:\n  - key: f\n    steps:\n      - {key: s, stopExecution: {headers: {X-N: 5}}}\n",
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.errors[0].path,
+        "flows[0].steps[0].stopExecution.headers"
+    );
+    assert!(
+        err.errors[0]
+            .message
+            .contains("`headers` must be an object of strings"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

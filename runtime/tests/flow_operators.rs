@@ -120,10 +120,9 @@ fn in_tests_substrings_members_and_keys() {
     no("in", json!([4, 5]), json!([1, 2, 3, [4, 5]]));
     yes("in", json!("bar"), json!({"foo": null, "bar": null}));
     no("in", json!("baz"), json!({"foo": null, "bar": null}));
-    // Substring test of a number's text; a right side that is JSON text of a number
-    // is parsed first, and a number is no container (as in Prismatic's evaluator).
+    // Substring test of a number's text.
     yes("in", json!(2), json!("a123"));
-    assert!(compare(Operator::In, Some(&json!(2)), Some(&json!("123"))).is_err());
+    yes("in", json!(2), json!("123"));
     no("notIn", json!(2), json!([1, 2, 3]));
     yes("notIn", json!("Hi"), json!("Hello"));
     let err = compare(Operator::In, Some(&json!(1)), Some(&json!(5))).unwrap_err();
@@ -131,6 +130,35 @@ fn in_tests_substrings_members_and_keys() {
         err.to_string()
             .contains("incompatible comparison arguments")
     );
+}
+
+#[test]
+fn in_keeps_a_right_hand_string_that_looks_like_a_json_scalar_a_string() {
+    // Only JSON text of a list or an object is parsed (a container written as
+    // text); a string that reads as a number, a boolean, null or a quoted string
+    // stays the string it is, so `in` tests for a substring instead of failing the
+    // run (Prismatic's evaluator parses it and fails: "123" is no container).
+    yes("in", json!("2"), json!("123"));
+    yes("in", json!(2), json!("123"));
+    no("in", json!("[From Zendesk]"), json!("42"));
+    yes("notIn", json!("[From Zendesk]"), json!("42"));
+    for text in ["true", "false", "null", "-1.5e3", "\"quoted\"", " 7 "] {
+        no("in", json!("[From Zendesk]"), json!(text));
+        yes("notIn", json!("[From Zendesk]"), json!(text));
+        yes("in", json!(text), json!(text));
+    }
+    yes("in", json!("ru"), json!("true"));
+    yes("in", json!("\"q"), json!("\"quoted\""));
+    // Lists and objects given as JSON text are still parsed.
+    yes("in", json!(2), json!(" [1, 2] "));
+    yes("in", json!("k"), json!("{\"k\": 1}"));
+    // A right side that is not a string, a list or an object is still an error.
+    for right in [json!(5), json!(true), json!(null)] {
+        assert!(
+            compare(Operator::In, Some(&json!(1)), Some(&right)).is_err(),
+            "{right}"
+        );
+    }
 }
 
 #[test]

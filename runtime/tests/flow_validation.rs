@@ -334,7 +334,7 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "negative loop count",
             steps("      - key: l\n        loopNTimes: {count: -1, steps: [{key: a, action: hello.echo}]}\n"),
             "flows[0].steps[0].loopNTimes.count",
-            "`count` must be an integer from 0 to 100000, got -1",
+            "`count` must be a whole number of 0 or more, got -1",
         ),
         (
             "items that are not a list",
@@ -521,4 +521,79 @@ async fn the_documented_examples_are_valid() {
             .unwrap_or_else(|err| panic!("{err}\n{text}"));
     }
     assert!(examples >= 1, "no complete example in docs/flows.md");
+}
+
+#[tokio::test]
+async fn a_bad_reference_in_a_condition_points_at_its_term() {
+    let setup = setup().await;
+    let text = steps(concat!(
+        "      - key: a\n",
+        "        branchOnExpression:\n",
+        "          branches:\n",
+        "            - name: Yes\n",
+        "              condition: [or, [equal, 1, 1], [and, [exists, 1], [equal, 2, {type: reference, value: nope.results}]]]\n",
+        "              steps: [{key: b, action: hello.echo}]\n",
+        "            - {name: No, condition: [exists, {type: configVar, value: Regoin}], steps: [{key: c, action: hello.echo}]}\n",
+    ));
+    let errors = setup.compile(&text).unwrap_err().errors;
+    let found: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|error| (error.path.as_str(), error.message.as_str()))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(
+        found[0].0,
+        "flows[0].steps[0].branchOnExpression.branches[0].condition[2][2][2]"
+    );
+    assert!(found[0].1.contains("unknown step `nope`"), "{found:#?}");
+    assert_eq!(
+        found[1].0,
+        "flows[0].steps[0].branchOnExpression.branches[1].condition[1]"
+    );
+    assert!(
+        found[1].1.contains("unknown config variable `Regoin`"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn messages_name_the_problem_not_the_parser_library() {
+    let cases = [
+        (
+            "duplicate YAML key",
+            "definitionVersion: 1\nname: x\nname: y\nflows: [{key: f, steps: [{key: a, action: hello.echo}]}]\n",
+            "",
+            "duplicate key `name`",
+        ),
+        (
+            "version as a string",
+            "definitionVersion: \"1\"\nname: x\nflows: [{key: f, steps: [{key: a, action: hello.echo}]}]\n",
+            "definitionVersion",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        (
+            "negative retry count",
+            "definitionVersion: 1\nname: x\nflows: [{key: f, steps: [{key: a, action: hello.echo, errorConfig: {errorHandlerType: retry, maxAttempts: -1}}]}]\n",
+            "flows[0].steps[0].errorConfig.maxAttempts",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        (
+            "fractional time limit",
+            "definitionVersion: 1\nname: x\nflows: [{key: f, timeLimitSeconds: 1.5, steps: [{key: a, action: hello.echo}]}]\n",
+            "flows[0].timeLimitSeconds",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+    ];
+    for (name, text, path, message) in cases {
+        let errors = Definition::from_yaml(text)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: parsed"))
+            .errors;
+        let error = &errors[0];
+        assert_eq!(error.path, path, "{name}: {error}");
+        assert!(error.message.contains(message), "{name}: {error}");
+        for internal in ["DuplicateKeyPolicy", "Options", "u32", "u64", "Depth {"] {
+            assert!(!error.message.contains(internal), "{name}: {error}");
+        }
+    }
 }

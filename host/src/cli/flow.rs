@@ -12,8 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use sluice_runtime::flow::{
-    ComponentCatalog, Definition, ExecutionRecord, FlowEngine, Format, InvalidDefinition,
-    MemoryCatalog, RecordedValue, RunEnv, StepKind, StepRecord, StepStatus, compile, validate,
+    ComponentCatalog, DEFAULT_MAX_STEP_RUNS, Definition, EngineOptions, ExecutionRecord,
+    FlowEngine, Format, InvalidDefinition, MemoryCatalog, RecordedValue, RunEnv, StepKind,
+    StepRecord, StepStatus, compile_with, validate_with,
 };
 use sluice_runtime::{
     Capabilities, EgressPolicy, EgressRuleError, ExecutionContext, HttpRequest, Limits,
@@ -53,7 +54,13 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "DIR")]
     pub components: Option<PathBuf>,
 
-    /// Print the result as JSON on stdout.
+    /// Step runs one execution may make (every step of every iteration counts): a
+    /// loop that would run more is reported. Use the cap of the engine that will run
+    /// the flow (`sluice serve --max-step-runs`).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STEP_RUNS, value_parser = parse_step_runs)]
+    pub max_step_runs: usize,
+
+    /// Print the result as JSON on stdout, whatever goes wrong.
     #[arg(long)]
     pub json: bool,
 }
@@ -100,9 +107,24 @@ pub struct RunFlowArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: Option<u64>,
 
-    /// Print the full execution record as JSON instead of a summary.
+    /// Step runs the execution may make (every step of every iteration counts); the
+    /// definition is validated against the same cap.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STEP_RUNS, value_parser = parse_step_runs)]
+    pub max_step_runs: usize,
+
+    /// Print the full execution record as JSON instead of a summary (on an error
+    /// before the run, a JSON report of it).
     #[arg(long)]
     pub json: bool,
+}
+
+/// A cap on step runs: 1 or more.
+pub(crate) fn parse_step_runs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("the cap must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(err) => Err(format!("not a whole number: {err}")),
+    }
 }
 
 const EXIT_CODES_HELP: &str = "\
@@ -146,6 +168,8 @@ pub enum FlowError {
     Usage(String),
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: io::Error },
+    #[error("{0}")]
+    NotUtf8(String),
     #[error("{path}: {source}")]
     Invalid {
         path: String,
@@ -172,6 +196,7 @@ impl FlowError {
         match self {
             FlowError::Usage(_)
             | FlowError::Read { .. }
+            | FlowError::NotUtf8(_)
             | FlowError::Invalid { .. }
             | FlowError::Payload(_)
             | FlowError::Egress(_)
@@ -183,15 +208,35 @@ impl FlowError {
     }
 }
 
-/// Runs `sluice flow ...`, reporting failures on stderr.
+/// Runs `sluice flow ...`, reporting failures on stderr, or with `--json` as a JSON
+/// report on stdout (the output of `--json` is JSON whatever goes wrong).
 pub async fn run(args: FlowArgs) -> ExitStatus {
-    let result = match args.command {
-        FlowCommand::Validate(args) => validate_command(args).await,
-        FlowCommand::Run(args) => run_command(args).await,
+    let (result, json_report) = match args.command {
+        FlowCommand::Validate(args) => {
+            let report = args.json.then(|| ("valid", false, file_name(&args.file)));
+            (validate_command(args).await, report)
+        }
+        FlowCommand::Run(args) => {
+            let report = args.json.then(|| ("status", true, file_name(&args.file)));
+            (run_command(args).await, report)
+        }
     };
     match result {
         Ok(status) => status,
         Err(err) => {
+            if let Some((field, run, file)) = json_report {
+                let errors = match &err {
+                    FlowError::Invalid { source, .. } => error_list(source),
+                    other => vec![json!({
+                        "path": "", "message": other.to_string(), "line": null, "column": null,
+                    })],
+                };
+                let value = if run { json!("error") } else { json!(false) };
+                let document = json!({field: value, "file": file, "errors": errors});
+                // Nothing else can report a failed write: stdout is where the report goes.
+                let _ = write_stdout(&format!("{document:#}\n"));
+                return err.exit_status();
+            }
             match &err {
                 FlowError::Invalid { path, source } => {
                     for error in &source.errors {
@@ -205,20 +250,30 @@ pub async fn run(args: FlowArgs) -> ExitStatus {
     }
 }
 
+fn file_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
 fn read_text(path: &Path) -> Result<String, FlowError> {
     let result = if path == Path::new("-") {
-        let mut text = String::new();
-        io::stdin().read_to_string(&mut text).map(|_| text)
+        let mut bytes = Vec::new();
+        io::stdin().read_to_end(&mut bytes).map(|_| bytes)
     } else {
-        std::fs::read_to_string(path)
+        std::fs::read(path)
     };
-    result.map_err(|source| FlowError::Read {
-        path: if path == Path::new("-") {
-            "stdin".into()
-        } else {
-            path.display().to_string()
-        },
+    let bytes = result.map_err(|source| FlowError::Read {
+        path: file_name(path),
         source,
+    })?;
+    String::from_utf8(bytes).map_err(|err| {
+        FlowError::NotUtf8(sluice_runtime::flow::definition::not_utf8(
+            &file_name(path),
+            &err,
+        ))
     })
 }
 
@@ -298,11 +353,15 @@ async fn validate_command(args: ValidateArgs) -> Result<ExitStatus, FlowError> {
         Err(err) => return Err(err),
     };
     let (result, pins) = match &args.components {
-        None => (validate(&definition, None), None),
+        None => (validate_with(&definition, None, args.max_step_runs), None),
         Some(dir) => {
             let runtime = runtime()?;
             let catalog = load_catalog(&runtime, dir).await?;
-            match compile(&definition, &catalog as &dyn ComponentCatalog) {
+            match compile_with(
+                &definition,
+                &catalog as &dyn ComponentCatalog,
+                args.max_step_runs,
+            ) {
                 Ok(plan) => (Ok(()), Some(plan.pins())),
                 Err(invalid) => (Err(with_skipped(invalid, &catalog)), None),
             }
@@ -373,8 +432,8 @@ async fn validate_command(args: ValidateArgs) -> Result<ExitStatus, FlowError> {
     Ok(ExitStatus::Success)
 }
 
-fn report_invalid(file: &str, invalid: &InvalidDefinition) -> Result<ExitStatus, FlowError> {
-    let errors: Vec<Value> = invalid
+fn error_list(invalid: &InvalidDefinition) -> Vec<Value> {
+    invalid
         .errors
         .iter()
         .map(|error| {
@@ -385,8 +444,11 @@ fn report_invalid(file: &str, invalid: &InvalidDefinition) -> Result<ExitStatus,
                 "column": error.column,
             })
         })
-        .collect();
-    let document = json!({"valid": false, "file": file, "errors": errors});
+        .collect()
+}
+
+fn report_invalid(file: &str, invalid: &InvalidDefinition) -> Result<ExitStatus, FlowError> {
+    let document = json!({"valid": false, "file": file, "errors": error_list(invalid)});
     write_stdout(&format!("{document:#}\n"))?;
     Ok(ExitStatus::Usage)
 }
@@ -408,9 +470,11 @@ async fn run_command(args: RunFlowArgs) -> Result<ExitStatus, FlowError> {
 
     let runtime = runtime()?;
     let catalog = load_catalog(&runtime, &args.components).await?;
-    let plan = compile(&definition, &catalog).map_err(|invalid| FlowError::Invalid {
-        path: args.file.display().to_string(),
-        source: with_skipped(invalid, &catalog),
+    let plan = compile_with(&definition, &catalog, args.max_step_runs).map_err(|invalid| {
+        FlowError::Invalid {
+            path: args.file.display().to_string(),
+            source: with_skipped(invalid, &catalog),
+        }
     })?;
     let flow = match (&args.flow, plan.flow_keys().as_slice()) {
         (Some(flow), _) => flow.clone(),
@@ -458,7 +522,13 @@ async fn run_command(args: RunFlowArgs) -> Result<ExitStatus, FlowError> {
         headers,
         body: payload.into_bytes(),
     };
-    let engine = FlowEngine::new(runtime);
+    let engine = FlowEngine::with_options(
+        runtime,
+        EngineOptions {
+            max_step_runs: args.max_step_runs,
+            ..EngineOptions::default()
+        },
+    );
     let record = engine
         .run(&plan, &flow, request, &env)
         .await

@@ -170,6 +170,12 @@ pub struct ServeArgs {
     /// Log bytes one run of an execution stores (each record costs its text plus 64).
     #[arg(long, value_name = "BYTES", default_value_t = 2 << 20)]
     pub max_execution_log_bytes: usize,
+
+    /// Step runs one execution of a declarative flow may make (every step of every
+    /// iteration counts); a published definition with a loop that would run more is
+    /// refused.
+    #[arg(long, value_name = "N", default_value_t = sluice_runtime::flow::DEFAULT_MAX_STEP_RUNS, value_parser = super::flow::parse_step_runs)]
+    pub max_step_runs: usize,
 }
 
 impl ServeArgs {
@@ -204,6 +210,7 @@ impl ServeArgs {
         config.body_read_timeout = Duration::from_millis(self.body_read_timeout_ms.max(1));
         config.max_execution_log_records = self.max_execution_log_records;
         config.max_execution_log_bytes = self.max_execution_log_bytes;
+        config.max_step_runs = self.max_step_runs;
         config.compiler = super::compile_worker::worker(
             CompileLimits::default()
                 .cpu_time(Duration::from_secs(self.compile_cpu_seconds))

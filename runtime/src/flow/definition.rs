@@ -14,6 +14,21 @@ use super::validate::{InvalidDefinition, ValidationError};
 /// The only `definitionVersion` this engine reads.
 pub const DEFINITION_VERSION: u32 = 1;
 
+/// Deepest nesting of steps: a top-level step is level 1, a step in its branch or
+/// loop level 2, and so on. The same in YAML and JSON; a deeper step is refused with
+/// its path. It bounds the recursion of validation and execution over the step tree.
+pub const MAX_STEP_DEPTH: usize = 64;
+
+/// Deepest nesting of lists and objects in a definition document, in YAML and JSON
+/// alike: room for [`MAX_STEP_DEPTH`] levels of steps (five levels each for a branch)
+/// with literal values inside; it bounds the parsers' recursion.
+pub const MAX_DOCUMENT_DEPTH: usize = 512;
+
+/// The stack of the thread a definition is parsed on: enough for
+/// [`MAX_DOCUMENT_DEPTH`] levels in a debug build. Only the pages a parse touches are
+/// ever committed.
+pub const PARSE_STACK_BYTES: usize = 64 << 20;
+
 /// An integration: pinned components, config variables and flows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -431,13 +446,40 @@ pub struct StopExecution {
     /// HTTP status, 100 to 599 (default 200).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Input>,
-    /// An object of header names to values, or a list of `[name, value]` pairs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// An object of header names to values, or a list of `[name, value]` pairs. In
+    /// the file, a bare object (each value an input) or a bare list of pairs, or any
+    /// input that yields one; an object with a `type` field is read as an input.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "headers_input"
+    )]
     pub headers: Option<Input>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<Input>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Input>,
+}
+
+/// Reads `stopExecution.headers`: an input (`{type, value}`), a bare object of header
+/// names to inputs (a `complex` object), or a bare list of `[name, value]` pairs (a
+/// literal), as `docs/flows.md` shows them.
+fn headers_input<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Input>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    let input = match &value {
+        Value::Object(map) if !map.contains_key("type") => map
+            .iter()
+            .map(|(name, item)| {
+                Input::from_json(item)
+                    .map(|input| (name.clone(), input))
+                    .map_err(|err| format!("{name}: {err}"))
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()
+            .map(|entries| Input::Complex(Complex::Object(entries))),
+        Value::Array(_) => Ok(Input::Value(value.clone())),
+        _ => Input::from_json(&value),
+    };
+    input.map(Some).map_err(D::Error::custom)
 }
 
 /// An input: where a value comes from. In the file it is `{type, value}`, or a bare
@@ -634,24 +676,37 @@ impl Format {
 impl Definition {
     /// Parses a definition; YAML and JSON produce the same types. Errors carry the
     /// path of the field (and, for syntax errors, the line and column).
+    ///
+    /// The parsers recurse once per level of nesting, and the YAML parser's frames are
+    /// large (tens of KiB each in a debug build), so a document nested as deep as the
+    /// limits allow would overflow a 2 MiB thread stack (a test's, or a tokio
+    /// worker's). The parse runs on a thread of its own with [`PARSE_STACK_BYTES`].
     pub fn parse(text: &str, format: Format) -> Result<Definition, InvalidDefinition> {
+        let failed = |what: String| {
+            InvalidDefinition::single(ValidationError::at(
+                "",
+                format!("internal error: the definition parser {what}"),
+            ))
+        };
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("sluice-definition-parse".into())
+                .stack_size(PARSE_STACK_BYTES)
+                .spawn_scoped(scope, || Self::parse_on_this_thread(text, format))
+                .map_err(|err| failed(format!("could not start: {err}")))?
+                .join()
+                .map_err(|_| failed("panicked".into()))?
+        })
+    }
+
+    fn parse_on_this_thread(text: &str, format: Format) -> Result<Definition, InvalidDefinition> {
         let value = match format {
-            Format::Json => serde_json::from_str::<Value>(text).map_err(|err| {
-                InvalidDefinition::single(ValidationError {
-                    path: String::new(),
-                    message: format!("not valid JSON: {err}"),
-                    line: Some(err.line() as u64),
-                    column: Some(err.column() as u64),
-                })
-            })?,
+            Format::Json => json_value(text).map_err(InvalidDefinition::single)?,
             Format::Yaml => yaml_value(text).map_err(|err| {
                 let location = err.location();
                 InvalidDefinition::single(ValidationError {
                     path: String::new(),
-                    message: format!(
-                        "not valid YAML: {}",
-                        first_line(&err.without_snippet().to_string())
-                    ),
+                    message: yaml_message(&err),
                     line: location.map(|at| at.line()),
                     column: location.map(|at| at.column()),
                 })
@@ -662,10 +717,16 @@ impl Definition {
 
     /// Reads and parses a definition file: JSON for `.json`, YAML otherwise.
     pub fn from_path(path: &Path) -> Result<Definition, InvalidDefinition> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
+        let bytes = std::fs::read(path).map_err(|err| {
             InvalidDefinition::single(ValidationError::at(
                 "",
                 format!("cannot read {}: {err}", path.display()),
+            ))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|err| {
+            InvalidDefinition::single(ValidationError::at(
+                "",
+                not_utf8(&path.display().to_string(), &err),
             ))
         })?;
         Self::parse(&text, Format::of_path(path))
@@ -689,10 +750,15 @@ impl Definition {
                 "a definition is an object with `definitionVersion`, `name` and `flows`",
             )));
         }
+        // Before the typed pass, whose recursion follows the steps.
+        check_step_depth(&value).map_err(InvalidDefinition::single)?;
         serde_path_to_error::deserialize::<_, Definition>(value).map_err(|err| {
             let path = err.path().to_string();
             let path = if path == "." { String::new() } else { path };
-            InvalidDefinition::single(ValidationError::at(path, err.into_inner().to_string()))
+            InvalidDefinition::single(ValidationError::at(
+                path,
+                plain_message(&err.into_inner().to_string()),
+            ))
         })
     }
 
@@ -704,9 +770,181 @@ impl Definition {
 }
 
 /// Reads YAML into a JSON value. Only YAML 1.2 booleans are booleans: `yes`, `no`,
-/// `on` and `off` stay strings (a branch named `Yes` must not become `true`).
+/// `on` and `off` stay strings (a branch named `Yes` must not become `true`). Lists
+/// and objects may nest [`MAX_DOCUMENT_DEPTH`] deep, block or flow style.
 pub(crate) fn yaml_value(text: &str) -> Result<Value, serde_saphyr::Error> {
-    serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+    serde_saphyr::from_str_with_options(
+        text,
+        serde_saphyr::options! {
+            strict_booleans: true,
+            budget: serde_saphyr::budget! {
+                max_depth: MAX_DOCUMENT_DEPTH,
+                flow_nesting_limit: MAX_DOCUMENT_DEPTH,
+            },
+        },
+    )
+}
+
+/// The message of a YAML error, in the terms of the document rather than of the
+/// parser's options.
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    match err.without_snippet() {
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Depth { .. },
+            ..
+        } => too_deep(),
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => match key {
+            Some(key) => format!("not valid YAML: duplicate key `{key}`"),
+            None => "not valid YAML: duplicate key".to_string(),
+        },
+        other => format!("not valid YAML: {}", first_line(&other.to_string())),
+    }
+}
+
+fn too_deep() -> String {
+    format!("the document nests lists and objects more than {MAX_DOCUMENT_DEPTH} levels deep")
+}
+
+/// Why text that should be a definition is not UTF-8, naming where.
+pub fn not_utf8(name: &str, err: &std::string::FromUtf8Error) -> String {
+    format!(
+        "{name} is not UTF-8 text (invalid bytes at offset {})",
+        err.utf8_error().valid_up_to()
+    )
+}
+
+/// Reads JSON into a value, lists and objects nested at most [`MAX_DOCUMENT_DEPTH`]
+/// deep (serde_json's own limit, 128, would refuse 25 levels of branches).
+fn json_value(text: &str) -> Result<Value, ValidationError> {
+    if let Some((line, column)) = json_depth_exceeded(text, MAX_DOCUMENT_DEPTH) {
+        return Err(ValidationError {
+            path: String::new(),
+            message: too_deep(),
+            line: Some(line),
+            column: Some(column),
+        });
+    }
+    let syntax = |err: serde_json::Error| ValidationError {
+        path: String::new(),
+        message: format!("not valid JSON: {err}"),
+        line: Some(err.line() as u64),
+        column: Some(err.column() as u64),
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    // Bounded above: the parser cannot go deeper than the scan found.
+    deserializer.disable_recursion_limit();
+    let value = Value::deserialize(&mut deserializer).map_err(syntax)?;
+    deserializer.end().map_err(syntax)?;
+    Ok(value)
+}
+
+/// Where (1-based line and column) `text` first opens a list or object deeper than
+/// `limit`, counting brackets outside strings as the JSON parser reads them.
+fn json_depth_exceeded(text: &str, limit: usize) -> Option<(u64, u64)> {
+    let (mut depth, mut line, mut column) = (0usize, 1u64, 0u64);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text.as_bytes() {
+        if byte == b'\n' {
+            line += 1;
+            column = 0;
+        } else {
+            column += 1;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some((line, column));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Refuses steps nested deeper than [`MAX_STEP_DEPTH`], naming the first step past
+/// the limit. Reads the untyped document, so a malformed one is left to the typed
+/// pass to report.
+fn check_step_depth(document: &Value) -> Result<(), ValidationError> {
+    let Some(flows) = document.get("flows").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    for (index, flow) in flows.iter().enumerate() {
+        if let Some(steps) = flow.get("steps") {
+            step_list_depth(steps, &format!("flows[{index}].steps"), 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn step_list_depth(steps: &Value, path: &str, level: usize) -> Result<(), ValidationError> {
+    let Some(steps) = steps.as_array() else {
+        return Ok(());
+    };
+    for (index, step) in steps.iter().enumerate() {
+        let step_path = format!("{path}[{index}]");
+        if level > MAX_STEP_DEPTH {
+            return Err(ValidationError::at(
+                step_path,
+                format!(
+                    "steps nest {level} levels deep here; at most {MAX_STEP_DEPTH} levels of \
+                     steps (branches and loops inside one another) are supported"
+                ),
+            ));
+        }
+        for kind in ["branchOnValue", "branchOnExpression"] {
+            let Some(branch) = step.get(kind) else {
+                continue;
+            };
+            if let Some(branches) = branch.get("branches").and_then(Value::as_array) {
+                for (number, one) in branches.iter().enumerate() {
+                    if let Some(inner) = one.get("steps") {
+                        let inner_path = format!("{step_path}.{kind}.branches[{number}].steps");
+                        step_list_depth(inner, &inner_path, level + 1)?;
+                    }
+                }
+            }
+            if let Some(inner) = branch.get("else") {
+                step_list_depth(inner, &format!("{step_path}.{kind}.else"), level + 1)?;
+            }
+        }
+        for kind in ["loopOverItems", "loopNTimes"] {
+            if let Some(inner) = step.get(kind).and_then(|each| each.get("steps")) {
+                step_list_depth(inner, &format!("{step_path}.{kind}.steps"), level + 1)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A serde message with the Rust type names it may carry (`expected u32`) put in the
+/// terms of the document.
+fn plain_message(message: &str) -> String {
+    let mut text = message.to_string();
+    for (rust, plain) in [
+        ("u64", format!("a whole number from 0 to {}", u64::MAX)),
+        ("u32", format!("a whole number from 0 to {}", u32::MAX)),
+        ("u16", format!("a whole number from 0 to {}", u16::MAX)),
+        ("usize", format!("a whole number from 0 to {}", u64::MAX)),
+        ("i64", "a whole number".to_string()),
+    ] {
+        text = text.replace(&format!("expected {rust}"), &format!("expected {plain}"));
+    }
+    text
 }
 
 fn first_line(text: &str) -> String {

@@ -30,7 +30,9 @@ use super::record::{
 use super::reference::{RefField, lookup};
 use super::state::ExecutionState;
 use super::template::append_value;
-use super::validate::{TRIGGER_KEY, loop_count, response_headers, response_status};
+use super::validate::{
+    DEFAULT_MAX_STEP_RUNS, TRIGGER_KEY, loop_count, response_headers, response_status,
+};
 use crate::capabilities::log::now_ms;
 use crate::{
     Call, Capabilities, Data, ExecuteError, ExecutionContext, ExecutionReport, GuestError,
@@ -58,7 +60,10 @@ impl Sleeper for TokioSleeper {
 /// Settings of the engine, the same for every execution.
 #[derive(Clone)]
 pub struct EngineOptions {
-    /// Most step runs in one execution (every step of every iteration counts).
+    /// Most step runs in one execution (every step of every iteration counts);
+    /// default [`DEFAULT_MAX_STEP_RUNS`]. Compile plans for this engine with
+    /// [`compile_with`](super::compile_with) and the same number, so that a loop it
+    /// cannot run is refused at validation.
     pub max_step_runs: usize,
     /// Results whose JSON is larger are kept in `results` and recorded by reference.
     pub inline_result_bytes: usize,
@@ -74,7 +79,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            max_step_runs: 10_000,
+            max_step_runs: DEFAULT_MAX_STEP_RUNS,
             inline_result_bytes: 64 << 10,
             input_preview_bytes: 256,
             results: Arc::new(MemoryResultStore::new()),
@@ -505,7 +510,18 @@ impl<'a> Run<'a> {
         let flow = self.flow;
         match &flow.trigger {
             TriggerPlan::Webhook => {
-                let body = body_value(&request.body, header(&request, "content-type"));
+                let body = match body_value(&request.body, header(&request, "content-type")) {
+                    Ok(body) => body,
+                    Err(error) => {
+                        record.status = StepStatus::Failed;
+                        record.error = Some(error.clone());
+                        self.steps.push(Self::finish_record(record, started));
+                        return Err(Failure {
+                            step: TRIGGER_KEY.to_string(),
+                            error,
+                        });
+                    }
+                };
                 let results = Arc::new(trigger_results(&request, body));
                 record.result = Some(self.recorded(&results, TRIGGER_KEY).await);
                 self.slots[0].results = Some(results);
@@ -585,35 +601,45 @@ impl<'a> Run<'a> {
     fn block<'s>(&'s mut self, nodes: &'s [Node]) -> BoxFuture<'s, Result<Control, Failure>> {
         Box::pin(async move {
             for node in nodes {
-                let control = match node {
-                    Node::Action(action) => {
-                        self.action(action).await?;
-                        Control::Continue
-                    }
-                    Node::BranchOnValue(branch) => self.branch_on_value(branch).await?,
-                    Node::BranchOnExpression(branch) => self.branch_on_expression(branch).await?,
-                    Node::LoopOverItems(node) => {
-                        self.run_loop(node, StepKind::LoopOverItems).await?
-                    }
-                    Node::LoopNTimes(node) => self.run_loop(node, StepKind::LoopNTimes).await?,
-                    Node::Break { key } => {
-                        self.count_step(key)?;
-                        let record = self.new_record(key, StepKind::BreakLoop, now_ms());
-                        self.steps.push(record);
-                        Control::Break
-                    }
-                    Node::Stop(stop) => self.stop(stop).await?,
-                    Node::InvokeFlow(node) => {
-                        self.invoke_flow(node).await?;
-                        Control::Continue
-                    }
-                };
+                let control = self.node(node).await?;
                 if !matches!(control, Control::Continue) {
                     return Ok(control);
                 }
             }
             Ok(Control::Continue)
         })
+    }
+
+    /// One step, as a boxed future built in this (plain) function. Steps nest (a
+    /// branch's steps run inside the branch's future), and polling recurses once per
+    /// level: built inline, every level's poll frame would make room for the largest
+    /// step future (an action's), which a debug build keeps on the stack, and 64
+    /// levels of steps would overflow a 2 MiB stack. Here each level costs a few
+    /// small frames.
+    fn node<'s>(&'s mut self, node: &'s Node) -> BoxFuture<'s, Result<Control, Failure>> {
+        match node {
+            Node::Action(action) => Box::pin(async move {
+                self.action(action).await?;
+                Ok(Control::Continue)
+            }),
+            Node::BranchOnValue(branch) => Box::pin(self.branch_on_value(branch)),
+            Node::BranchOnExpression(branch) => Box::pin(self.branch_on_expression(branch)),
+            Node::LoopOverItems(node) => Box::pin(self.run_loop(node, StepKind::LoopOverItems)),
+            Node::LoopNTimes(node) => Box::pin(self.run_loop(node, StepKind::LoopNTimes)),
+            Node::Break { key } => {
+                let ended = self.count_step(key).map(|()| {
+                    let record = self.new_record(key, StepKind::BreakLoop, now_ms());
+                    self.steps.push(record);
+                    Control::Break
+                });
+                Box::pin(std::future::ready(ended))
+            }
+            Node::Stop(stop) => Box::pin(self.stop(stop)),
+            Node::InvokeFlow(node) => Box::pin(async move {
+                self.invoke_flow(node).await?;
+                Ok(Control::Continue)
+            }),
+        }
     }
 
     /// Records a branch step, sets its result and runs the chosen branch.
@@ -725,8 +751,10 @@ impl<'a> Run<'a> {
         let source = self
             .resolve(&node.source)
             .map_err(|error| self.control_failure(&node.key, kind, started_ms, error))?;
-        let items: Vec<Value> = match (kind, source) {
-            (StepKind::LoopOverItems, Some(Value::Array(items))) => items,
+        // A count is iterated, not materialized: one from a request may be huge, and
+        // the cap on step runs ends such a loop.
+        let items: LoopItems = match (kind, source) {
+            (StepKind::LoopOverItems, Some(Value::Array(items))) => LoopItems::List(items),
             (StepKind::LoopOverItems, other) => {
                 let error = StepError::new(
                     "input",
@@ -743,7 +771,7 @@ impl<'a> Run<'a> {
                     .ok_or_else(|| "`count` resolved to nothing".to_string())
                     .and_then(loop_count);
                 match count {
-                    Ok(count) => (0..count).map(Value::from).collect(),
+                    Ok(count) => LoopItems::Count(count),
                     Err(message) => {
                         let error = StepError::new("input", message);
                         return Err(self.control_failure(&node.key, kind, started_ms, error));
@@ -756,9 +784,9 @@ impl<'a> Run<'a> {
         self.steps
             .push(self.new_record(&node.key, kind, started_ms));
         let outer_last = self.iteration_last.take();
-        let mut results = Vec::with_capacity(items.len());
+        let mut results = Vec::with_capacity(items.size().min(1024));
         let mut ended = Ok(Control::Continue);
-        for (index, item) in items.into_iter().enumerate() {
+        for (index, item) in items.values().enumerate() {
             for slot in node.body_slots.clone() {
                 self.slots[slot] = Slot::default();
             }
@@ -899,21 +927,33 @@ impl<'a> Run<'a> {
         ended: Result<Output, StepError>,
     ) -> Result<(), Failure> {
         let (key, slot_index, policy) = step;
-        match ended {
+        // An output that cannot be read as a value fails the step like any error, so
+        // the step's policy applies to it.
+        let ended = match ended {
             Ok(output) => {
-                let (value, recorded) = self
-                    .output_result(output.data, output.content_type.as_deref(), key)
-                    .await;
+                let Output {
+                    data,
+                    content_type,
+                    status,
+                    headers,
+                    branch,
+                } = output;
+                self.output_result(data, content_type.as_deref(), key)
+                    .await
+                    .map(|(value, recorded)| {
+                        (value, recorded, (status, headers, content_type), branch)
+                    })
+            }
+            Err(error) => Err(error),
+        };
+        match ended {
+            Ok((value, recorded, shape, branch)) => {
                 record.result = Some(recorded.clone());
-                record.branch = output.branch.clone();
+                record.branch = branch.clone();
                 let slot = &mut self.slots[slot_index];
                 slot.results = Some(Arc::clone(&value));
-                slot.branch = output.branch.map(Value::String);
-                self.set_last(
-                    value,
-                    recorded,
-                    Some((output.status, output.headers, output.content_type)),
-                );
+                slot.branch = branch.map(Value::String);
+                self.set_last(value, recorded, Some(shape));
                 self.steps.push(Self::finish_record(record, started));
                 Ok(())
             }
@@ -1153,17 +1193,18 @@ impl<'a> Run<'a> {
     }
 
     /// A step's output as the value later steps reference, and as the record keeps it.
+    /// JSON that does not parse is an error, never a string: a guest's output was
+    /// checked by the sandbox (it parses, at most `MAX_JSON_DEPTH` deep), but a child
+    /// flow's response is built by the engine and may nest deeper.
     async fn output_result(
         &self,
         data: Data,
         content_type: Option<&str>,
         key: &str,
-    ) -> (Arc<Value>, RecordedValue) {
+    ) -> Result<(Arc<Value>, RecordedValue), StepError> {
         match data {
             Data::Json(text) => {
-                let value = Arc::new(
-                    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone())),
-                );
+                let value = Arc::new(json_result(&text)?);
                 let recorded = recorded_value(
                     &self.engine.options,
                     &self.context.execution_id,
@@ -1172,12 +1213,12 @@ impl<'a> Run<'a> {
                     Some(text),
                 )
                 .await;
-                (value, recorded)
+                Ok((value, recorded))
             }
             bytes @ Data::Bytes(_) => {
                 let value = Arc::new(data_value(bytes, content_type));
                 let recorded = self.recorded(&value, key).await;
-                (value, recorded)
+                Ok((value, recorded))
             }
         }
     }
@@ -1257,17 +1298,25 @@ impl<'a> Run<'a> {
             )),
             Err((error, _)) => Err(error),
         };
-        let result = match ended {
+        let ended = match ended {
             Ok(output) => {
-                let (value, recorded) = self
-                    .output_result(output.data, output.content_type.as_deref(), key)
-                    .await;
+                let Output {
+                    data,
+                    content_type,
+                    status,
+                    headers,
+                    ..
+                } = output;
+                self.output_result(data, content_type.as_deref(), key)
+                    .await
+                    .map(|(value, recorded)| (value, recorded, (status, headers, content_type)))
+            }
+            Err(error) => Err(error),
+        };
+        let result = match ended {
+            Ok((value, recorded, shape)) => {
                 record.result = Some(recorded.clone());
-                self.set_last(
-                    value,
-                    recorded,
-                    Some((output.status, output.headers, output.content_type)),
-                );
+                self.set_last(value, recorded, Some(shape));
                 Ok(())
             }
             Err(error) => {
@@ -1607,6 +1656,44 @@ fn is_small(value: &Value, limit: usize) -> bool {
     }
 }
 
+/// A step's JSON result as a value; what cannot be read is an `invalid-output` error
+/// that says why.
+fn json_result(text: &str) -> Result<Value, StepError> {
+    serde_json::from_str(text).map_err(|err| {
+        let message = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+            format!(
+                "the result is JSON nested more than {} levels deep, the most a flow reads",
+                crate::MAX_JSON_DEPTH
+            )
+        } else {
+            format!("the result is not JSON: {err}")
+        };
+        StepError::new("invalid-output", message)
+    })
+}
+
+/// What a loop iterates: a list's items, or `0..count`.
+enum LoopItems {
+    List(Vec<Value>),
+    Count(u64),
+}
+
+impl LoopItems {
+    fn size(&self) -> usize {
+        match self {
+            LoopItems::List(items) => items.len(),
+            LoopItems::Count(count) => usize::try_from(*count).unwrap_or(usize::MAX),
+        }
+    }
+
+    fn values(self) -> Box<dyn Iterator<Item = Value> + Send> {
+        match self {
+            LoopItems::List(items) => Box::new(items.into_iter()),
+            LoopItems::Count(count) => Box::new((0..count).map(Value::from)),
+        }
+    }
+}
+
 /// Data as a step result: JSON parsed; bytes as `{contentType, base64}`.
 /// A trigger's accepted payload (or an action's data) as a JSON value: JSON data
 /// parsed, bytes as `{contentType, base64}`.
@@ -1633,18 +1720,34 @@ pub fn data_value(data: Data, content_type: Option<&str>) -> Value {
 }
 
 /// A request body as the trigger's `body`: JSON when it parses, text when it is
-/// UTF-8, `{contentType, base64}` otherwise; `null` when empty.
-fn body_value(body: &[u8], content_type: Option<&str>) -> Value {
+/// UTF-8, `{contentType, base64}` otherwise; `null` when empty. JSON nested deeper
+/// than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) (what every reader in Sluice
+/// takes, and what a guest may return) is an error: read as text, it would turn a
+/// caller's object into a string that conditions then misread.
+fn body_value(body: &[u8], content_type: Option<&str>) -> Result<Value, StepError> {
     if body.is_empty() {
-        return Value::Null;
+        return Ok(Value::Null);
     }
-    if let Ok(value) = serde_json::from_slice(body) {
-        return value;
+    match serde_json::from_slice(body) {
+        Ok(value) => return Ok(value),
+        // `IgnoredAny` reads without a depth limit (and without recursing), so it
+        // tells JSON that is only too deep from text that is no JSON at all.
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
+            return Err(StepError::new(
+                "invalid-input",
+                format!(
+                    "the request body is JSON nested more than {} levels deep, the most \
+                     a flow reads",
+                    crate::MAX_JSON_DEPTH
+                ),
+            ));
+        }
+        Err(_) => {}
     }
-    match std::str::from_utf8(body) {
+    Ok(match std::str::from_utf8(body) {
         Ok(text) => Value::String(text.to_string()),
         Err(_) => data_value(Data::Bytes(body.to_vec()), content_type),
-    }
+    })
 }
 
 fn header<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
@@ -1740,7 +1843,7 @@ mod tests {
             ],
             body: br#"{"n": 1}"#.to_vec(),
         };
-        let body = body_value(&request.body, None);
+        let body = body_value(&request.body, None).unwrap();
         assert_eq!(
             trigger_results(&request, body),
             json!({
@@ -1748,11 +1851,11 @@ mod tests {
                 "headers": {"x-thing": "one, two"}, "body": {"n": 1}
             })
         );
-        assert_eq!(body_value(b"", None), Value::Null);
-        assert_eq!(body_value(b"plain", None), json!("plain"));
+        assert_eq!(body_value(b"", None), Ok(Value::Null));
+        assert_eq!(body_value(b"plain", None), Ok(json!("plain")));
         assert_eq!(
             body_value(&[0xff, 0xfe], Some("image/png")),
-            json!({"contentType": "image/png", "base64": "//4="})
+            Ok(json!({"contentType": "image/png", "base64": "//4="}))
         );
     }
 }

@@ -334,8 +334,8 @@ pub fn compare(
             parse_value(right).as_deref(),
             parse_value(left).as_deref(),
         ) == Some(false)),
-        O::In => contains(parse_value(right).as_deref(), left),
-        O::NotIn => contains(parse_value(right).as_deref(), left).map(|found| !found),
+        O::In => contains(parse_container(right).as_deref(), left),
+        O::NotIn => contains(parse_container(right).as_deref(), left).map(|found| !found),
         O::IsEmpty => emptiness(left).map(|len| len == 0),
         O::IsNotEmpty => emptiness(left).map(|len| len > 0),
         // Compared as given: "exactly" means no coercion at all, not even the JSON
@@ -368,6 +368,17 @@ pub fn parse_value(term: Option<&Value>) -> Option<Cow<'_, Value>> {
             Ok(parsed) => Some(Cow::Owned(parsed)),
             Err(_) => term.map(Cow::Borrowed),
         },
+        other => other.map(Cow::Borrowed),
+    }
+}
+
+/// The right side of `in`: a string holding a JSON list or object becomes that
+/// container; any other string stays the string it is. Prismatic's evaluator parses
+/// every JSON string, so a comment whose whole text is `42` (or `true`, `null`)
+/// turned into a number and failed the run; here it is searched as text.
+fn parse_container(term: Option<&Value>) -> Option<Cow<'_, Value>> {
+    match term {
+        Some(Value::String(text)) if text.trim_start().starts_with(['[', '{']) => parse_value(term),
         other => other.map(Cow::Borrowed),
     }
 }
@@ -663,9 +674,10 @@ fn less_than(a: Option<&Value>, b: Option<&Value>) -> Option<bool> {
     Some(x < y)
 }
 
-/// `in`: the right side (after parsing) is a string (substring test), a list
-/// (membership, with `===`: `"2"` is not in `[1, 2, 3]`, as documented) or an object
-/// (key membership). The left side is used as given.
+/// `in`: the right side (a list or object given as JSON text parsed first) is a
+/// string (substring test), a list (membership, with `===`: `"2"` is not in
+/// `[1, 2, 3]`, as documented) or an object (key membership). The left side is used
+/// as given.
 fn contains(container: Option<&Value>, containee: Option<&Value>) -> Result<bool, ExpressionError> {
     match container {
         Some(Value::String(text)) => Ok(text.contains(js_string(containee).as_str())),

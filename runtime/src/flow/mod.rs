@@ -45,8 +45,8 @@ pub use definition::{
     BranchOnExpression, BranchOnValue, BreakLoop, CodeFlow, Complex, ComponentPin, Condition,
     ConfigVar, ConfigVarType, DEFINITION_VERSION, Definition, ErrorConfig, ErrorHandler,
     ExpressionBranch, Flow, FlowEvent, FlowQueue, FlowRetry, Format, Input, InvokeFlow, LoopNTimes,
-    LoopOverItems, MAX_FLOW_RETRIES, MAX_FLOW_RETRY_DELAY_MINUTES, Schedule, Step, StopExecution,
-    Trigger, ValueBranch,
+    LoopOverItems, MAX_DOCUMENT_DEPTH, MAX_FLOW_RETRIES, MAX_FLOW_RETRY_DELAY_MINUTES,
+    MAX_STEP_DEPTH, Schedule, Step, StopExecution, Trigger, ValueBranch,
 };
 pub use executor::{
     EngineOptions, FlowEngine, InstanceHook, RunEnv, RunError, Sleeper, TokioSleeper,
@@ -66,4 +66,7 @@ pub use scenario::{
 };
 pub use schedule::{CronSchedule, ScheduleError, ScheduleSource};
 pub use state::ExecutionState;
-pub use validate::{InvalidDefinition, TRIGGER_KEY, ValidationError, compile, validate};
+pub use validate::{
+    DEFAULT_MAX_STEP_RUNS, InvalidDefinition, TRIGGER_KEY, ValidationError, compile, compile_with,
+    validate, validate_with,
+};

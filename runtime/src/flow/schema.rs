@@ -352,7 +352,7 @@ pub fn definition_schema() -> Value {
                 "additionalProperties": false,
                 "properties": {
                     "status": {"$ref": "#/$defs/input"},
-                    "headers": {"$ref": "#/$defs/input"},
+                    "headers": {"$ref": "#/$defs/headers"},
                     "contentType": {"$ref": "#/$defs/input"},
                     "body": {"$ref": "#/$defs/input"}
                 }
@@ -363,8 +363,34 @@ pub fn definition_schema() -> Value {
         defs.insert("schedule".into(), schedule);
         defs.insert("flowRetry".into(), flow_retry());
         defs.insert("flowQueue".into(), flow_queue());
+        defs.insert("headers".into(), headers());
     }
     schema
+}
+
+/// `stopExecution.headers`: an input, a bare object of header names to inputs, or a
+/// bare list of `[name, value]` pairs.
+fn headers() -> Value {
+    json!({
+        "description": "Response headers: a bare object of header names to inputs (an object with a `type` field is read as an input), a bare list of `[name, value]` pairs, or an input that yields either.",
+        "oneOf": [
+            {"$ref": "#/$defs/input"},
+            {
+                "type": "object",
+                "not": {"required": ["type"]},
+                "additionalProperties": {"$ref": "#/$defs/input"}
+            },
+            {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "prefixItems": [{"type": "string"}, {"type": "string"}],
+                    "minItems": 2,
+                    "maxItems": 2
+                }
+            }
+        ]
+    })
 }
 
 /// The schema as published: pretty JSON with a final newline.

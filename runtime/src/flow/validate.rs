@@ -103,21 +103,50 @@ impl fmt::Display for InvalidDefinition {
 
 impl std::error::Error for InvalidDefinition {}
 
+/// Step runs one execution may make unless the embedder sets another cap
+/// (`EngineOptions::max_step_runs`; `--max-step-runs` of `sluice serve` and
+/// `sluice flow`). Every step of every iteration counts.
+pub const DEFAULT_MAX_STEP_RUNS: usize = 10_000;
+
 /// Checks a definition. Without a catalog, what depends on the components (their
-/// existence, actions and input schemas) is not checked.
+/// existence, actions and input schemas) is not checked. Loops are checked against
+/// [`DEFAULT_MAX_STEP_RUNS`].
 pub fn validate(
     definition: &Definition,
     catalog: Option<&dyn ComponentCatalog>,
 ) -> Result<(), InvalidDefinition> {
-    Compiler::new(catalog).run(definition).map(|_| ())
+    validate_with(definition, catalog, DEFAULT_MAX_STEP_RUNS)
 }
 
-/// Validates a definition against a catalog and compiles it into a [`Plan`].
+/// [`validate`] for an engine whose cap on step runs is `max_step_runs`.
+pub fn validate_with(
+    definition: &Definition,
+    catalog: Option<&dyn ComponentCatalog>,
+    max_step_runs: usize,
+) -> Result<(), InvalidDefinition> {
+    Compiler::new(catalog, max_step_runs)
+        .run(definition)
+        .map(|_| ())
+}
+
+/// Validates a definition against a catalog and compiles it into a [`Plan`] for an
+/// engine with the default cap on step runs ([`DEFAULT_MAX_STEP_RUNS`]).
 pub fn compile(
     definition: &Definition,
     catalog: &dyn ComponentCatalog,
 ) -> Result<Plan, InvalidDefinition> {
-    match Compiler::new(Some(catalog)).run(definition)? {
+    compile_with(definition, catalog, DEFAULT_MAX_STEP_RUNS)
+}
+
+/// [`compile`] for an engine whose cap on step runs is `max_step_runs`: a loop with a
+/// constant count that cannot end early and would run more steps than that is
+/// refused here rather than failing every execution with a `limit` error.
+pub fn compile_with(
+    definition: &Definition,
+    catalog: &dyn ComponentCatalog,
+    max_step_runs: usize,
+) -> Result<Plan, InvalidDefinition> {
+    match Compiler::new(Some(catalog), max_step_runs).run(definition)? {
         Some(plan) => Ok(plan),
         // Unreachable with a catalog: every missing entry is an error.
         None => Err(InvalidDefinition::single(ValidationError::at(
@@ -181,11 +210,14 @@ struct Compiler<'a> {
     flow_events: HashMap<String, Option<FlowEvent>>,
     /// The key of the flow being compiled.
     current_flow: String,
+    /// The engine's cap on step runs per execution, which loops are checked against.
+    max_step_runs: usize,
 }
 
 impl<'a> Compiler<'a> {
-    fn new(catalog: Option<&'a dyn ComponentCatalog>) -> Self {
+    fn new(catalog: Option<&'a dyn ComponentCatalog>, max_step_runs: usize) -> Self {
         Compiler {
+            max_step_runs,
             catalog,
             errors: Vec::new(),
             components: BTreeMap::new(),
@@ -942,10 +974,25 @@ impl<'a> Compiler<'a> {
         } else if let Some(repeat) = &step.loop_n_times {
             let count_path = format!("{path}.loopNTimes.count");
             let source = self.input(&count_path, &repeat.count, scope);
-            if let Some(count) = source.as_ref().and_then(CInput::as_const)
-                && let Err(message) = loop_count(count)
-            {
-                self.error(&count_path, message);
+            if let Some(count) = source.as_ref().and_then(CInput::as_const) {
+                match loop_count(count) {
+                    Err(message) => self.error(&count_path, message),
+                    Ok(count) if !may_end_early(&repeat.steps, true) => {
+                        let runs = min_step_runs(step);
+                        if runs > self.max_step_runs as u128 {
+                            self.error(
+                                &count_path,
+                                format!(
+                                    "`count` {count} runs at least {runs} steps, more than the \
+                                     {} step runs an execution may make (the engine's cap: \
+                                     `--max-step-runs` of `sluice serve` and `sluice flow`)",
+                                    self.max_step_runs
+                                ),
+                            );
+                        }
+                    }
+                    Ok(_) => {}
+                }
             }
             self.loop_node(
                 path,
@@ -1055,17 +1102,44 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         };
-        let mut failed = false;
-        let compiled = parsed.try_map(&mut |input: &Input| match self.input(path, input, scope) {
-            Some(compiled) => Ok::<_, ()>(compiled),
-            None => {
-                failed = true;
-                Ok(CInput::constant(Value::Null))
+        self.condition_terms(path, &parsed, scope)
+    }
+
+    /// Compiles the terms of a parsed condition, each reported at its own path
+    /// (`condition[2][1]`), every bad term at once.
+    fn condition_terms(
+        &mut self,
+        path: &str,
+        expr: &Expr<Input>,
+        scope: &mut FlowScope,
+    ) -> Option<Expr<CInput>> {
+        let mut group = |this: &mut Self, children: &[Expr<Input>]| {
+            let compiled: Vec<Option<Expr<CInput>>> = children
+                .iter()
+                .enumerate()
+                .map(|(index, child)| {
+                    this.condition_terms(&format!("{path}[{}]", index + 1), child, scope)
+                })
+                .collect();
+            compiled.into_iter().collect::<Option<Vec<_>>>()
+        };
+        match expr {
+            Expr::And(children) => group(self, children).map(Expr::And),
+            Expr::Or(children) => group(self, children).map(Expr::Or),
+            Expr::Compare { op, left, right } => {
+                let left = self.input(&format!("{path}[1]"), left, scope);
+                let right = right
+                    .as_ref()
+                    .map(|right| self.input(&format!("{path}[2]"), right, scope));
+                Some(Expr::Compare {
+                    op: *op,
+                    left: left?,
+                    right: match right {
+                        Some(right) => Some(right?),
+                        None => None,
+                    },
+                })
             }
-        });
-        match compiled {
-            Ok(compiled) if !failed => Some(compiled),
-            _ => None,
         }
     }
 
@@ -1606,10 +1680,8 @@ fn children<'s>(path: &str, step: &'s Step) -> Vec<(String, &'s [Step])> {
     lists
 }
 
-/// Largest `loopNTimes` count.
-pub const MAX_LOOP_COUNT: u64 = 100_000;
-
-/// A loop count: a non-negative integer (a numeric string counts).
+/// A loop count: a non-negative integer (a numeric string counts). How many
+/// iterations can run is bounded by the engine's cap on step runs, not here.
 pub(crate) fn loop_count(value: &Value) -> Result<u64, String> {
     let number = match value {
         Value::Number(number) => number.as_f64(),
@@ -1617,11 +1689,60 @@ pub(crate) fn loop_count(value: &Value) -> Result<u64, String> {
         _ => None,
     };
     match number {
-        Some(n) if n.fract() == 0.0 && n >= 0.0 && n <= MAX_LOOP_COUNT as f64 => Ok(n as u64),
+        // 2^64 itself is not a u64.
+        Some(n) if n.fract() == 0.0 && n >= 0.0 && n < u64::MAX as f64 => Ok(n as u64),
         _ => Err(format!(
-            "`count` must be an integer from 0 to {MAX_LOOP_COUNT}, got {value}"
+            "`count` must be a whole number of 0 or more, got {value}"
         )),
     }
+}
+
+/// The fewest step runs `step` makes when it runs to its end: one for itself, and
+/// for a loop whose count (or items) is constant, that many times the fewest of its
+/// body. A branch counts one (its branches may be empty).
+fn min_step_runs(step: &Step) -> u128 {
+    let body = |steps: &[Step]| -> u128 {
+        steps
+            .iter()
+            .map(min_step_runs)
+            .fold(0u128, u128::saturating_add)
+    };
+    let times = if let Some(repeat) = &step.loop_n_times {
+        match &repeat.count {
+            Input::Value(value) => loop_count(value).map_or(0, u128::from),
+            _ => 0,
+        }
+        .saturating_mul(if may_end_early(&repeat.steps, true) {
+            0
+        } else {
+            body(&repeat.steps)
+        })
+    } else if let Some(each) = &step.loop_over_items {
+        match &each.items {
+            Input::Value(Value::Array(items)) if !may_end_early(&each.steps, true) => {
+                (items.len() as u128).saturating_mul(body(&each.steps))
+            }
+            _ => 0,
+        }
+    } else {
+        0
+    };
+    times.saturating_add(1)
+}
+
+/// Whether `steps` (a loop's body when `loop_body`) can end that loop before its
+/// count: a `breakLoop` of this loop (not of a loop nested in it), or a
+/// `stopExecution` anywhere.
+fn may_end_early(steps: &[Step], loop_body: bool) -> bool {
+    steps.iter().any(|step| {
+        if step.stop_execution.is_some() || (loop_body && step.break_loop.is_some()) {
+            return true;
+        }
+        let nested_loop = step.loop_n_times.is_some() || step.loop_over_items.is_some();
+        children("", step)
+            .into_iter()
+            .any(|(_, inner)| may_end_early(inner, loop_body && !nested_loop))
+    })
 }
 
 /// An HTTP status for a response: an integer (or numeric string) from 100 to 599.
