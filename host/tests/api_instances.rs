@@ -1,7 +1,9 @@
 //! Instances, webhooks and executions over HTTP against a real `sluice serve`: the
-//! seed's GitHub-to-Zendesk sync deployed as an instance and driven through its
-//! webhook URLs by the shared scenario, plus asynchronous deliveries, the executions
-//! API, API keys, disabled instances and tenant isolation.
+//! seed's GitHub-to-Zendesk sync (declarative and code-native) deployed as an instance
+//! and driven through its webhook URLs by the shared scenario, with its queue policies
+//! (one GitHub delivery sent many times at once runs once, a Zendesk outage is retried),
+//! plus asynchronous deliveries, the executions API, API keys, disabled instances and
+//! tenant isolation.
 
 mod support;
 
@@ -10,24 +12,45 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use sluice_fakes::scenario::{GITHUB_SECRET, REPO, SyncDriver, run_sync_scenario};
 use sluice_fakes::{FakeGithub, FakeZendesk, WebhookEvent};
-use support::{Client, Reply, Server, deliver, webhook_url};
+use support::{Client, Reply, Server, deliver, execution_id_of, webhook_url};
 
 const GITHUB_TOKEN: &str = "gh-token";
 const ZENDESK_TOKEN: &str = "zd-token";
 
+/// The two implementations of the sync: integration key, definition file under
+/// `examples/flows/`, and the components it pins.
+const DECLARATIVE: (&str, &str, &[&str]) = (
+    "github-zendesk",
+    "github-zendesk-sync.yaml",
+    &["github", "zendesk", "text"],
+);
+const CODE_NATIVE: (&str, &str, &[&str]) = (
+    "github-zendesk-code",
+    "github-zendesk-sync-code.yaml",
+    &["github", "zendesk", "github-zendesk-sync"],
+);
+
 /// Uploads the sync's components and integration, creates a customer; returns the
 /// customer id.
 async fn publish_sync(client: &Client) -> String {
-    for name in ["github", "zendesk", "text"] {
+    publish(client, DECLARATIVE).await
+}
+
+/// Uploads one implementation's components and integration, creates a customer;
+/// returns the customer id.
+async fn publish(client: &Client, (key, file, components): (&str, &str, &[&str])) -> String {
+    for name in components {
         client.upload_example(name).await;
     }
     let definition = std::fs::read(
-        sluice_runtime::guest_build::examples_dir().join("flows/github-zendesk-sync.yaml"),
+        sluice_runtime::guest_build::examples_dir()
+            .join("flows")
+            .join(file),
     )
     .unwrap();
     let reply = client
         .post_bytes(
-            "/v1/integrations/github-zendesk/versions",
+            &format!("/v1/integrations/{key}/versions"),
             "application/yaml",
             definition,
         )
@@ -36,7 +59,7 @@ async fn publish_sync(client: &Client) -> String {
     let customer = client
         .post(
             "/v1/customers",
-            &json!({"name": "Widgets Inc", "externalId": "widgets"}),
+            &json!({"name": format!("Widgets Inc ({key})"), "externalId": format!("widgets-{key}")}),
         )
         .await
         .expect(201);
@@ -44,9 +67,18 @@ async fn publish_sync(client: &Client) -> String {
 }
 
 fn deploy_body(customer: &str, github: &FakeGithub, zendesk: &FakeZendesk) -> Value {
+    deploy_body_of("github-zendesk", customer, github, zendesk)
+}
+
+fn deploy_body_of(
+    integration: &str,
+    customer: &str,
+    github: &FakeGithub,
+    zendesk: &FakeZendesk,
+) -> Value {
     json!({
         "customerId": customer,
-        "integration": "github-zendesk",
+        "integration": integration,
         "name": "Widgets sync",
         "config": {"githubRepository": REPO, "githubWebhookSecret": GITHUB_SECRET},
         "connections": {
@@ -57,8 +89,29 @@ fn deploy_body(customer: &str, github: &FakeGithub, zendesk: &FakeZendesk) -> Va
     })
 }
 
+/// Polls an execution until it has ended, or failed once (with a retry pending, it is
+/// queued again as attempt 2): the end state, or the failed one.
+async fn ended_or_failed(client: &Client, id: &str) -> Value {
+    for _ in 0..600 {
+        let execution = client
+            .get(&format!("/v1/executions/{id}"))
+            .await
+            .expect(200)
+            .body;
+        let status = execution["status"].as_str().unwrap_or("");
+        let ended = !matches!(status, "queued" | "waiting" | "running");
+        if ended || execution["attempt"].as_i64().unwrap_or(0) > 1 {
+            return execution;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("execution {id} did not end");
+}
+
 /// Drives the deployed instance through HTTP only: the API to deploy and remove, the
-/// webhook URLs (synchronously, so each delivery has finished when it returns).
+/// webhook URLs as GitHub and Zendesk call them (asynchronously: the GitHub flow is a
+/// FIFO queue, which cannot be synchronous), each delivery followed until its
+/// execution has ended.
 struct HttpDriver<'a> {
     client: &'a Client,
     deploy: Value,
@@ -71,17 +124,18 @@ impl HttpDriver<'_> {
     }
 
     async fn send(&self, flow: &str, event: WebhookEvent) -> Result<(), String> {
-        let mut headers = event.headers.clone();
-        headers.push(("sluice-synchronous".into(), "true".into()));
-        let reply = deliver(&webhook_url(&self.instance(), flow), &headers, event.body).await;
-        if reply.headers.get("sluice-execution-id").is_none() {
-            return Err(format!(
-                "no execution id header: {} {}",
-                reply.status, reply.text
-            ));
-        }
-        if reply.status >= 500 || reply.body["error"]["code"] == "execution-failed" {
-            return Err(format!("{}: {}", reply.status, reply.text));
+        let reply = deliver(
+            &webhook_url(&self.instance(), flow),
+            &event.headers,
+            event.body,
+        )
+        .await;
+        let Some(id) = execution_id_of(&reply).filter(|_| reply.status == 202) else {
+            return Err(format!("not queued: {} {}", reply.status, reply.text));
+        };
+        let execution = ended_or_failed(self.client, &id).await;
+        if execution["status"] != "succeeded" {
+            return Err(format!("execution {id}: {execution}"));
         }
         Ok(())
     }
@@ -119,23 +173,173 @@ impl SyncDriver for HttpDriver<'_> {
 async fn the_sync_runs_as_a_deployed_instance_over_http() {
     let server = Server::start();
     let client = server.tenant("Acme");
-    let customer = publish_sync(&client).await;
+    for implementation in [DECLARATIVE, CODE_NATIVE] {
+        let customer = publish(&client, implementation).await;
+        let github = FakeGithub::start(GITHUB_TOKEN).await;
+        github.add_repo(REPO);
+        let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
+        let driver = HttpDriver {
+            client: &client,
+            deploy: deploy_body_of(implementation.0, &customer, &github, &zendesk),
+            instance: Mutex::new(None),
+        };
+        run_sync_scenario(&driver, &github, &zendesk).await;
+        // The hooks registered the instance's own webhook URLs with the services.
+        let instance = driver.instance();
+        assert!(instance["connections"].to_string().contains("apiBaseUrl"));
+        assert!(
+            !instance.to_string().contains(GITHUB_TOKEN),
+            "a secret came back: {instance}"
+        );
+    }
+}
+
+/// Deploys an instance of `implementation` against fresh fakes; returns them and the
+/// instance.
+async fn deployed(
+    client: &Client,
+    implementation: (&str, &str, &[&str]),
+) -> (FakeGithub, FakeZendesk, Value) {
+    let customer = publish(client, implementation).await;
     let github = FakeGithub::start(GITHUB_TOKEN).await;
     github.add_repo(REPO);
     let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
-    let driver = HttpDriver {
-        client: &client,
-        deploy: deploy_body(&customer, &github, &zendesk),
-        instance: Mutex::new(None),
-    };
-    run_sync_scenario(&driver, &github, &zendesk).await;
-    // The hooks registered the instance's own webhook URLs with the services.
-    let instance = driver.instance();
-    assert!(instance["connections"].to_string().contains("apiBaseUrl"));
-    assert!(
-        !instance.to_string().contains(GITHUB_TOKEN),
-        "a secret came back: {instance}"
-    );
+    let instance = client
+        .post(
+            "/v1/instances",
+            &deploy_body_of(implementation.0, &customer, &github, &zendesk),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(instance["status"], "deployed", "{instance}");
+    (github, zendesk, instance)
+}
+
+/// GitHub redelivers, and may send one delivery several times at once. Eight copies of
+/// one `issues/opened` delivery sent at the same moment open one ticket, for both
+/// implementations: the GitHub flow's queue deduplicates on `x-github-delivery`, so
+/// one copy is queued and the seven others are answered with its execution id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_copies_of_one_delivery_open_one_ticket() {
+    let server = Server::start();
+    let client = server.tenant("Acme");
+    for implementation in [DECLARATIVE, CODE_NATIVE] {
+        let (github, zendesk, instance) = deployed(&client, implementation).await;
+        let url = webhook_url(&instance, "githubEvents");
+        let opened = github.open_issue(REPO, 21, "Twice", "Sent 8 times", "octocat", GITHUB_SECRET);
+        assert!(opened.header("x-github-delivery").is_some());
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let copies: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, event, barrier) = (url.clone(), opened.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    deliver(&url, &event.headers, event.body).await
+                })
+            })
+            .collect();
+        let mut replies: Vec<Reply> = Vec::new();
+        for copy in copies {
+            replies.push(copy.await.unwrap());
+        }
+        let statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
+        assert_eq!(
+            statuses.iter().filter(|status| **status == 202).count(),
+            1,
+            "{}: one copy is queued: {statuses:?}",
+            implementation.0
+        );
+        let ids: Vec<String> = replies
+            .iter()
+            .map(|reply| execution_id_of(reply).expect("an execution id"))
+            .collect();
+        assert!(
+            ids.iter().all(|id| *id == ids[0]),
+            "{}: every copy names the one execution: {ids:?}",
+            implementation.0
+        );
+        for reply in replies.iter().filter(|reply| reply.status != 202) {
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            assert_eq!(reply.body["deduplicated"], true, "{}", reply.text);
+        }
+        let execution = ended_or_failed(&client, &ids[0]).await;
+        assert_eq!(execution["status"], "succeeded", "{execution}");
+        client
+            .wait_until_idle(std::time::Duration::from_secs(60))
+            .await;
+        let tickets = zendesk.tickets();
+        assert_eq!(
+            tickets.len(),
+            1,
+            "{}: one delivery, one ticket: {tickets:?}",
+            implementation.0
+        );
+        assert_eq!(tickets[0].external_id.as_deref(), Some("gh-21"));
+        let id = instance["id"].as_str().unwrap();
+        let runs = client.all_executions(&format!("instanceId={id}")).await;
+        assert_eq!(
+            runs.iter()
+                .filter(|run| run["flow"] == "githubEvents")
+                .count(),
+            1,
+            "{}: {runs:?}",
+            implementation.0
+        );
+    }
+}
+
+/// A Zendesk outage fails the execution that needed it; the flow's retry policy runs it
+/// again until Zendesk answers, and the ticket is opened once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zendesk_outage_is_retried_by_the_flow_retry_policy() {
+    // A minute of 20 ms: retries after 20, 40, 80... ms instead of 1, 2, 4... minutes.
+    let server = Server::start_with(&["--minute-ms", "20"]);
+    let client = server.tenant("Acme");
+    for implementation in [DECLARATIVE, CODE_NATIVE] {
+        let (github, zendesk, instance) = deployed(&client, implementation).await;
+        let url = webhook_url(&instance, "githubEvents");
+        // The next two Zendesk API calls fail: each run's first call (the ticket
+        // lookup), so the first two runs fail and the third gets through.
+        zendesk.fail_next(2);
+        let opened = github.open_issue(
+            REPO,
+            31,
+            "Outage",
+            "Zendesk is down",
+            "octocat",
+            GITHUB_SECRET,
+        );
+        let reply = deliver(&url, &opened.headers, opened.body)
+            .await
+            .expect(202);
+        let id = execution_id_of(&reply).unwrap();
+        let mut execution = Value::Null;
+        for _ in 0..600 {
+            execution = client
+                .get(&format!("/v1/executions/{id}"))
+                .await
+                .expect(200)
+                .body;
+            if matches!(
+                execution["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            execution["status"], "succeeded",
+            "{}: {execution}",
+            implementation.0
+        );
+        assert_eq!(execution["attempt"], 3, "{}: {execution}", implementation.0);
+        assert_eq!(zendesk.refused(), 2, "{}", implementation.0);
+        let tickets = zendesk.tickets();
+        assert_eq!(tickets.len(), 1, "{}: {tickets:?}", implementation.0);
+        assert_eq!(tickets[0].external_id.as_deref(), Some("gh-31"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

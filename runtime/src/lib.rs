@@ -63,4 +63,4 @@ pub use types::{
     Data, ExecutionContext, GuestError, GuestErrorKind, HttpRequest, HttpResponse, MAX_JSON_DEPTH,
     Output, TriggerOutcome,
 };
-pub use validate::World;
+pub use validate::{World, check_component};

@@ -99,6 +99,13 @@ const ALLOWED_IMPORTS: &[&str] = &[
 /// Imports only the `flow` world may use.
 const FLOW_ONLY_IMPORTS: &[&str] = &["sluice:flow/invoker"];
 
+/// The structural check of an upload on its own: which Sluice [`World`] the bytes
+/// implement, or why they are refused. What the registry runs on every upload before
+/// compiling it (and what the component validator's fuzz target calls).
+pub fn check_component(bytes: &[u8]) -> Result<World, LoadError> {
+    inspect(bytes).map(|inspection| inspection.world)
+}
+
 /// Checks the binary's header, finds its world, and checks its imports.
 pub(crate) fn inspect(bytes: &[u8]) -> Result<Inspection, LoadError> {
     check_header(bytes)?;

@@ -64,6 +64,25 @@ pub async fn run_sync_scenario<D: SyncDriver>(
         "a forged webhook created a ticket"
     );
 
+    // An issue opened before the integration was installed has no ticket: a comment on
+    // it and its closing are skipped (not errors, which a retry policy would repeat),
+    // and neither opens a ticket.
+    let old_comment = github.comment_on_issue(REPO, 5, "Any news?", "octocat", GITHUB_SECRET);
+    driver
+        .github(old_comment)
+        .await
+        .unwrap_or_else(|err| panic!("comment on an issue without a ticket: {err}"));
+    let old_closed = github.close_issue(REPO, 5, "octocat", GITHUB_SECRET);
+    driver
+        .github(old_closed)
+        .await
+        .unwrap_or_else(|err| panic!("closing an issue without a ticket: {err}"));
+    assert!(
+        zendesk.tickets().is_empty(),
+        "an issue without a ticket got one: {:?}",
+        zendesk.tickets()
+    );
+
     // Issue opened on GitHub: a ticket with external id gh-13.
     let opened = github.open_issue(
         REPO,

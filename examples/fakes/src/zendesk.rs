@@ -3,10 +3,12 @@
 //! deliveries (`x-zendesk-webhook-signature`: base64 HMAC-SHA256 of timestamp + body).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -59,6 +61,10 @@ struct Shared {
     token: String,
     api_user: String,
     data: Mutex<Data>,
+    /// Requests still to refuse with 503 (an outage, see [`FakeZendesk::fail_next`]).
+    outage: AtomicUsize,
+    /// Requests an outage refused.
+    refused: AtomicUsize,
 }
 
 impl Shared {
@@ -83,6 +89,8 @@ impl FakeZendesk {
                 next_id: 100,
                 ..Data::default()
             }),
+            outage: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
         });
         let router = Router::new()
             .route("/api/v2/tickets", get(find_tickets).post(create_ticket))
@@ -92,6 +100,7 @@ impl FakeZendesk {
             .route("/api/v2/webhooks/{id}", delete(delete_webhook))
             .route("/api/v2/webhooks/{id}/signing_secret", get(signing_secret))
             .route("/api/v2/ping", post(|| async { StatusCode::NO_CONTENT }))
+            .layer(middleware::from_fn_with_state(Arc::clone(&shared), outage))
             .with_state(Arc::clone(&shared));
         FakeZendesk {
             server: Server::start(router).await,
@@ -102,6 +111,17 @@ impl FakeZendesk {
     /// Base URL of the API, e.g. `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// An outage: the next `requests` API requests, whatever they are, answer
+    /// `503 Service Unavailable` and change nothing.
+    pub fn fail_next(&self, requests: usize) {
+        self.shared.outage.store(requests, Ordering::SeqCst);
+    }
+
+    /// How many requests outages refused so far.
+    pub fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
     }
 
     /// Every ticket, by id.
@@ -234,6 +254,26 @@ fn ticket_json(ticket: &Ticket) -> Value {
 #[derive(Deserialize)]
 struct TicketQuery {
     external_id: Option<String>,
+}
+
+/// Refuses the request with 503 while an outage lasts.
+async fn outage(State(shared): SharedState, request: Request, next: Next) -> Response {
+    let refuse = shared
+        .outage
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok();
+    if refuse {
+        shared.refused.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "1")],
+            Json(json!({"error": "ServiceUnavailable", "description": "Zendesk is down for maintenance"})),
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn find_tickets(

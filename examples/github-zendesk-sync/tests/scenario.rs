@@ -221,6 +221,8 @@ async fn the_sync_scenario_passes() {
     assert_eq!(
         decisions,
         [
+            "no ticket",
+            "no ticket",
             "created-ticket",
             "added-ticket-comment",
             "loop guard",
