@@ -3,6 +3,8 @@
 //! host RSS, bounded report), loopback reached only through `--egress-allow-cidr`,
 //! and a server whose tenants cannot reach its own API or write junk `allowedHosts`.
 
+#[path = "../../runtime/tests/sockets/mod.rs"]
+mod sockets;
 mod support;
 
 use std::net::TcpListener;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sockets::sockets_to;
 use support::{Server, deliver, webhook_url};
 
 /// Host RSS a contained hostile guest may cost `sluice run` (the runtime, one
@@ -44,24 +47,6 @@ fn sluice_run(name: &str, args: &[&str]) -> (i32, Value, usize) {
         report,
         output.stdout.len(),
     )
-}
-
-/// Client sockets in this network namespace connected or connecting to `port` on
-/// loopback (`/proc/net/tcp`: 01 ESTABLISHED, 02 SYN_SENT).
-fn sockets_to(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let remote_port = fields
-                .get(2)
-                .and_then(|remote| remote.split(':').nth(1))
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            remote_port == Some(port) && matches!(fields.get(3), Some(&"01" | &"02"))
-        })
-        .count()
 }
 
 /// Samples `sockets_to(port)` until stopped; returns the highest count seen.

@@ -5,6 +5,7 @@
 //! line, within the log budget.
 
 mod common;
+mod sockets;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use sluice_runtime::{
     EgressPolicy, Limits, NetworkPolicy, OutboundLimits, Outcome, REFUSALS_LOGGED, Returned,
 };
+use sockets::sockets_to;
 
 /// A listener that never accepts: connections complete in the kernel's backlog and
 /// then hang, like a server that stopped answering.
@@ -22,25 +24,6 @@ fn silent_listener() -> (TcpListener, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     (listener, port)
-}
-
-/// Client sockets of this process's network namespace connected (or connecting) to
-/// `port` on loopback, from `/proc/net/tcp`.
-fn sockets_to(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let remote_port = fields
-                .get(2)
-                .and_then(|remote| remote.split(':').nth(1))
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            // 01 ESTABLISHED, 02 SYN_SENT.
-            remote_port == Some(port) && matches!(fields.get(3), Some(&"01" | &"02"))
-        })
-        .count()
 }
 
 /// Waits (boundedly) until no client socket to `port` is left.
