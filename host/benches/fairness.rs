@@ -46,23 +46,12 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 const USAGE: &str = "usage: cargo bench -p sluice --bench fairness [-- --quick]   \
     (or SLUICE_BENCH_QUICK=1; without --bench, as under `cargo test`, the run is quick)";
 
-/// `cargo bench` passes `--bench`; without it (`cargo test --all-targets`, or the binary
-/// run by hand) the run is quick, as the other benchmarks do in test mode.
 fn sizes() -> Result<Sizes, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick_env = std::env::var("SLUICE_BENCH_QUICK").is_ok_and(|value| value == "1");
-    for arg in &args {
-        match arg.as_str() {
-            "--bench" | "--quick" => {}
-            "--help" | "-h" => return Err(USAGE.to_string()),
-            // Cargo passes test-name filters through; there is one measurement.
-            other if !other.starts_with('-') => {}
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
-        }
-    }
-    let bench_mode = args.iter().any(|arg| arg == "--bench");
-    let quick = quick_env || !bench_mode || args.iter().any(|arg| arg == "--quick");
-    Ok(if quick { QUICK } else { FULL })
+    Ok(if support::bench_is_quick(USAGE)? {
+        QUICK
+    } else {
+        FULL
+    })
 }
 
 fn main() -> ExitCode {

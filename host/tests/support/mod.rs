@@ -503,3 +503,23 @@ pub fn webhook_path(instance: &Value, flow: &str) -> String {
         .unwrap_or_else(|| panic!("not a webhook URL: {url}"));
     url[start..].to_string()
 }
+
+/// Whether a benchmark built on this support (`host/benches/`) makes its quick run:
+/// `cargo bench` passes `--bench`; without it (`cargo test --all-targets`, or the
+/// binary run by hand) the run is quick, as is one given `--quick` or
+/// `SLUICE_BENCH_QUICK=1`. An unknown flag or `--help` gives `usage` back as the error.
+pub fn bench_is_quick(usage: &str) -> Result<bool, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick_env = std::env::var("SLUICE_BENCH_QUICK").is_ok_and(|value| value == "1");
+    for arg in &args {
+        match arg.as_str() {
+            "--bench" | "--quick" => {}
+            "--help" | "-h" => return Err(usage.to_string()),
+            // Cargo passes test-name filters through; there is one measurement.
+            other if !other.starts_with('-') => {}
+            other => return Err(format!("unknown argument `{other}`\n{usage}")),
+        }
+    }
+    let bench_mode = args.iter().any(|arg| arg == "--bench");
+    Ok(quick_env || !bench_mode || args.iter().any(|arg| arg == "--quick"))
+}
