@@ -25,9 +25,9 @@ const PER_REQUEST: usize = 2 << 20;
 
 fn run(input: String) -> Result<Output, Error> {
     if let Some(url) = send_to(&input) {
-        return send_sequentially(&url, requested(&input, "requests", 300)?);
+        return send_sequentially(&url, hostile_support::requested(&input, "requests", 300)?);
     }
-    let limit = requested_mib(&input, 2048)?.saturating_mul(1 << 20);
+    let limit = hostile_support::requested(&input, "mib", 2048)?.saturating_mul(1 << 20);
     let chunk = vec![b'a'; 64 << 10];
     let mut held = 0usize;
     let mut requests = 0u64;
@@ -99,23 +99,4 @@ fn fill(stream: &OutputStream, chunk: &[u8]) -> usize {
         written += n;
     }
     written
-}
-
-fn requested_mib(input: &str, default: usize) -> Result<usize, Error> {
-    requested(input, "mib", default)
-}
-
-fn requested(input: &str, key: &str, default: usize) -> Result<usize, Error> {
-    if input.trim().is_empty() {
-        return Ok(default);
-    }
-    let value: serde_json::Value = serde_json::from_str(input)
-        .map_err(|e| Error::InvalidInput(format!("input is not JSON: {e}")))?;
-    match value.get(key) {
-        None | Some(serde_json::Value::Null) => Ok(default),
-        Some(n) => n
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| Error::InvalidInput(format!("`{key}` must be a non-negative integer"))),
-    }
 }

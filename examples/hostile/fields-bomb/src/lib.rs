@@ -21,8 +21,8 @@ const HEADERS: usize = 4;
 const VALUE_BYTES: usize = 30 << 10;
 
 fn run(input: String) -> Result<Output, Error> {
-    let limit = requested_mib(&input, 2048)?.saturating_mul(1 << 20);
-    let value_bytes = requested(&input, "valueBytes", VALUE_BYTES)?.max(1);
+    let limit = hostile_support::requested(&input, "mib", 2048)?.saturating_mul(1 << 20);
+    let value_bytes = hostile_support::requested(&input, "valueBytes", VALUE_BYTES)?.max(1);
     let value = vec![b'v'; value_bytes];
     let mut held = 0usize;
     let mut leaked = Vec::new();
@@ -46,23 +46,4 @@ fn run(input: String) -> Result<Output, Error> {
         headers: Vec::new(),
         branch: None,
     })
-}
-
-fn requested_mib(input: &str, default: usize) -> Result<usize, Error> {
-    requested(input, "mib", default)
-}
-
-fn requested(input: &str, key: &str, default: usize) -> Result<usize, Error> {
-    if input.trim().is_empty() {
-        return Ok(default);
-    }
-    let value: serde_json::Value = serde_json::from_str(input)
-        .map_err(|e| Error::InvalidInput(format!("input is not JSON: {e}")))?;
-    match value.get(key) {
-        None | Some(serde_json::Value::Null) => Ok(default),
-        Some(n) => n
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| Error::InvalidInput(format!("`{key}` must be a non-negative integer"))),
-    }
 }

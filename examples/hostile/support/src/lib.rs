@@ -15,6 +15,23 @@ pub fn manifest(key: &str, description: &str) -> String {
 }
 
 /// The error of every export a hostile guest does not implement.
+/// The non-negative integer under `key` of a hostile guest's JSON input, or `default`
+/// when the input is empty or has no such key.
+pub fn requested(input: &str, key: &str, default: usize) -> Result<usize, Error> {
+    if input.trim().is_empty() {
+        return Ok(default);
+    }
+    let value: serde_json::Value = serde_json::from_str(input)
+        .map_err(|e| Error::InvalidInput(format!("input is not JSON: {e}")))?;
+    match value.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(n) => n
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| Error::InvalidInput(format!("`{key}` must be a non-negative integer"))),
+    }
+}
+
 pub fn unsupported() -> Error {
     Error::Fatal("not supported".to_string())
 }
