@@ -15,10 +15,21 @@ pub const MAX_JSON_DEPTH: usize = 127;
 /// pass over the bytes without allocating, so a normal output costs next to nothing;
 /// it assumes `text` parses (brackets inside strings are skipped, escapes honoured).
 pub(crate) fn json_too_deep(text: &str) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
+    json_depth_exceeded(text, MAX_JSON_DEPTH).is_some()
+}
+
+/// Where (1-based line and column) `text` first opens an array or object deeper than
+/// `limit`, counting brackets outside strings as a JSON parser reads them.
+pub(crate) fn json_depth_exceeded(text: &str, limit: usize) -> Option<(u64, u64)> {
+    let (mut depth, mut line, mut column) = (0usize, 1u64, 0u64);
+    let (mut in_string, mut escaped) = (false, false);
     for &byte in text.as_bytes() {
+        if byte == b'\n' {
+            line += 1;
+            column = 0;
+        } else {
+            column += 1;
+        }
         if in_string {
             if escaped {
                 escaped = false;
@@ -33,15 +44,15 @@ pub(crate) fn json_too_deep(text: &str) -> bool {
             b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
-                if depth > MAX_JSON_DEPTH {
-                    return true;
+                if depth > limit {
+                    return Some((line, column));
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    false
+    None
 }
 
 /// Data a step consumes or produces: a JSON document or raw bytes.

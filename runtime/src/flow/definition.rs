@@ -817,7 +817,7 @@ pub fn not_utf8(name: &str, err: &std::string::FromUtf8Error) -> String {
 /// Reads JSON into a value, lists and objects nested at most [`MAX_DOCUMENT_DEPTH`]
 /// deep (serde_json's own limit, 128, would refuse 25 levels of branches).
 fn json_value(text: &str) -> Result<Value, ValidationError> {
-    if let Some((line, column)) = json_depth_exceeded(text, MAX_DOCUMENT_DEPTH) {
+    if let Some((line, column)) = crate::types::json_depth_exceeded(text, MAX_DOCUMENT_DEPTH) {
         return Err(ValidationError {
             path: String::new(),
             message: too_deep(),
@@ -837,43 +837,6 @@ fn json_value(text: &str) -> Result<Value, ValidationError> {
     let value = Value::deserialize(&mut deserializer).map_err(syntax)?;
     deserializer.end().map_err(syntax)?;
     Ok(value)
-}
-
-/// Where (1-based line and column) `text` first opens a list or object deeper than
-/// `limit`, counting brackets outside strings as the JSON parser reads them.
-fn json_depth_exceeded(text: &str, limit: usize) -> Option<(u64, u64)> {
-    let (mut depth, mut line, mut column) = (0usize, 1u64, 0u64);
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in text.as_bytes() {
-        if byte == b'\n' {
-            line += 1;
-            column = 0;
-        } else {
-            column += 1;
-        }
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return Some((line, column));
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Refuses steps nested deeper than [`MAX_STEP_DEPTH`], naming the first step past
