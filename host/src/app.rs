@@ -83,6 +83,7 @@ impl AppState {
                 .max_component_bytes(config.max_component_bytes)
                 .compiler(config.compiler.clone())
                 .compile_concurrency(config.compile_concurrency)
+                .tenant_parallelism(config.tenant_parallelism)
                 .cache_dir(config.artifacts_dir()),
         )?;
         let store: Arc<dyn Store> = Arc::new(store);

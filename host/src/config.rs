@@ -87,6 +87,9 @@ pub struct ServerConfig {
     /// Compiles one tenant may run at once; a tenant waits for its own slot before a
     /// host slot, so one tenant cannot hold every host slot.
     pub compile_concurrency_per_tenant: usize,
+    /// Threads on which one tenant's guest code may run at once; its further
+    /// executions take turns among themselves (see `sluice_runtime`'s fair share).
+    pub tenant_parallelism: usize,
 }
 
 impl ServerConfig {
@@ -124,6 +127,7 @@ impl ServerConfig {
             compiler: sluice_runtime::Compiler::InProcess,
             compile_concurrency: sluice_runtime::engine::default_compile_concurrency(),
             compile_concurrency_per_tenant: 1,
+            tenant_parallelism: sluice_runtime::engine::default_tenant_parallelism(),
         }
     }
 

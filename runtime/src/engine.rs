@@ -85,6 +85,7 @@ pub struct RuntimeConfig {
     pub(crate) compiler: Compiler,
     pub(crate) compile_concurrency: usize,
     pub(crate) opt_level: OptLevel,
+    pub(crate) tenant_parallelism: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -101,6 +102,7 @@ impl Default for RuntimeConfig {
             compiler: Compiler::InProcess,
             compile_concurrency: default_compile_concurrency(),
             opt_level: OptLevel::default(),
+            tenant_parallelism: default_tenant_parallelism(),
         }
     }
 }
@@ -177,6 +179,15 @@ impl RuntimeConfig {
         self
     }
 
+    /// Threads on which one tenant's guest code may run at once (default: the number
+    /// of cores). Past it, the tenant's executions take turns among themselves at
+    /// each yield, so they cannot fill the executor's run queue ahead of other
+    /// tenants; one tenant alone can still use every core.
+    pub fn tenant_parallelism(mut self, threads: usize) -> Self {
+        self.tenant_parallelism = threads.max(1);
+        self
+    }
+
     /// The configured compile concurrency.
     pub fn compiles_at_once(&self) -> usize {
         self.compile_concurrency
@@ -235,6 +246,11 @@ fn new_engine(config: &Config) -> Result<Engine, RuntimeError> {
 /// Half the cores, at least one.
 pub fn default_compile_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+}
+
+/// The default [`RuntimeConfig::tenant_parallelism`]: the number of cores.
+pub fn default_tenant_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }
 
 fn base_config(config: &RuntimeConfig) -> Config {

@@ -23,6 +23,7 @@ pub mod capabilities;
 pub mod compile;
 pub mod engine;
 pub mod error;
+mod fair_share;
 pub mod flow;
 #[cfg(feature = "guest-build")]
 pub mod guest_build;

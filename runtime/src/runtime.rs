@@ -14,6 +14,7 @@ use crate::capabilities::{self, Capabilities, HostContext};
 use crate::compile::CompileSlots;
 use crate::engine::{AllocatorKind, EpochTicker, RuntimeConfig, build_engine};
 use crate::error::{ExecuteError, LoadError, RuntimeError};
+use crate::fair_share::FairShare;
 use crate::limits::Limits;
 use crate::outcome::{Call, ExecutionReport};
 use crate::sandbox;
@@ -53,6 +54,8 @@ struct Inner {
     gate: Arc<Semaphore>,
     /// Compiles running at once (`RuntimeConfig::compile_concurrency`).
     compile_slots: CompileSlots,
+    /// Each tenant's turns at running guest code (`RuntimeConfig::tenant_parallelism`).
+    fair_share: FairShare,
     config: RuntimeConfig,
     allocator: AllocatorKind,
     _ticker: EpochTicker,
@@ -69,6 +72,7 @@ impl Runtime {
         let ticker = EpochTicker::start(&engine, config.epoch_tick)?;
         let gate = Arc::new(Semaphore::new(config.max_concurrency as usize));
         let compile_slots = CompileSlots::new(config.compile_concurrency);
+        let fair_share = FairShare::new(config.tenant_parallelism);
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -76,6 +80,7 @@ impl Runtime {
                 cache,
                 gate,
                 compile_slots,
+                fair_share,
                 config,
                 allocator,
                 _ticker: ticker,
@@ -200,6 +205,7 @@ impl Runtime {
             component = %component.hash().short(),
             call = call.name(),
         );
+        let turns = self.inner.fair_share.turns(&context.tenant_id);
         let report = sandbox::execute(
             &self.inner.engine,
             component,
@@ -207,7 +213,10 @@ impl Runtime {
             context,
             capabilities.clone(),
             limits.clone(),
-            self.inner.config.epoch_tick,
+            sandbox::Sharing {
+                epoch_tick: self.inner.config.epoch_tick,
+                turns,
+            },
         )
         .instrument(span.clone())
         .await?;

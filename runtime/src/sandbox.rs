@@ -12,6 +12,7 @@ use crate::bindings::wit;
 use crate::capabilities::log::LogLevel;
 use crate::capabilities::{Capabilities, HostContext, HostTrap};
 use crate::error::ExecuteError;
+use crate::fair_share::Turns;
 use crate::limits::Limits;
 use crate::outcome::{Call, ExecutionReport, Metering, Outcome, Returned};
 use crate::types::{ExecutionContext, GuestError};
@@ -30,6 +31,14 @@ enum Ended {
     NotInstantiated(wasmtime::Error),
 }
 
+/// How an execution shares the executor with the others.
+pub(crate) struct Sharing {
+    /// The period of its yields (and the granularity of its deadline).
+    pub(crate) epoch_tick: Duration,
+    /// Its place in its tenant's queue for turns at running guest code.
+    pub(crate) turns: Turns,
+}
+
 /// Runs `call` on a fresh instance of `component`. The caller holds a concurrency
 /// permit for the whole duration, the store's drop included.
 pub(crate) async fn execute(
@@ -39,8 +48,9 @@ pub(crate) async fn execute(
     context: ExecutionContext,
     caps: Capabilities,
     limits: Limits,
-    epoch_tick: Duration,
+    sharing: Sharing,
 ) -> Result<ExecutionReport, ExecuteError> {
+    let Sharing { epoch_tick, turns } = sharing;
     let started = Instant::now();
     let deadline = started + limits.timeout;
     let wit_context = wit::ExecutionContext::from(&context);
@@ -61,11 +71,14 @@ pub(crate) async fn execute(
     // polls it again from the worker's LIFO slot and polls I/O only every 61 ticks;
     // with guests busy on every worker, a listener's accept or a store reply then
     // waits hundreds of milliseconds. `yield_now` defers the task until the worker has
-    // run its other tasks and polled I/O.
-    store.epoch_deadline_callback(|store| {
+    // run its other tasks and polled I/O. The mark tells the tenant's turns (below)
+    // that this wait is a yield of running guest code.
+    let yield_mark = turns.yield_mark();
+    store.epoch_deadline_callback(move |store| {
         if Instant::now() >= store.data().deadline {
             Err(wasmtime::Error::new(HostTrap::Deadline))
         } else {
+            yield_mark.mark();
             Ok(UpdateDeadline::YieldCustom(
                 1,
                 Box::pin(tokio::task::yield_now()),
@@ -79,18 +92,19 @@ pub(crate) async fn execute(
     // the fuel count exact. This timeout is the backstop for time spent inside host
     // calls, which epochs cannot interrupt; it fires a little later so that it does not
     // race the epoch trap (dropping a suspended call loses its fuel count).
+    // Instantiation and the call run in the tenant's turns (`fair_share`), so that a
+    // tenant's many executions take turns among themselves rather than with everyone.
     let backstop = limits.timeout + epoch_tick * 2;
-    let ended = tokio::time::timeout(
-        backstop,
-        instantiate_and_call(
+    let ended = {
+        let call = std::pin::pin!(instantiate_and_call(
             &mut store,
             component.pre(),
             &wit_context,
             call,
             &mut instantiate_time,
-        ),
-    )
-    .await;
+        ));
+        tokio::time::timeout(backstop, turns.run(call)).await
+    };
     let wall_time = started.elapsed();
 
     let outcome = match ended {

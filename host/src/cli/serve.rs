@@ -122,6 +122,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub compile_concurrency_per_tenant: usize,
 
+    /// Threads on which one tenant's guest code may run at once [default: the
+    /// cores]. Past it, the tenant's executions take turns among themselves, so a
+    /// tenant with many CPU-bound executions cannot queue them all ahead of the
+    /// other tenants' requests.
+    #[arg(long, value_name = "N")]
+    pub tenant_parallelism: Option<usize>,
+
     /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
     /// For tests that compress time; leave it alone in production.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
@@ -220,6 +227,9 @@ impl ServeArgs {
             config.compile_concurrency = compiles.max(1);
         }
         config.compile_concurrency_per_tenant = self.compile_concurrency_per_tenant.max(1);
+        if let Some(threads) = self.tenant_parallelism {
+            config.tenant_parallelism = threads.max(1);
+        }
         config
     }
 }
