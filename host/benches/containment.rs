@@ -1,9 +1,10 @@
 //! Containment under attack: how much one hostile tenant slows another on a real
 //! `sluice serve`. Tenant B calls its synchronous webhook back to back while idle, then
 //! while tenant A keeps a compile bomb compiling and three of each of issue 10's
-//! hostile flows (body bomb, fields bomb, state flood) running; the phases alternate.
-//! A measurement printed as a table, not a test (target: B's p99 under attack below
-//! 100 ms).
+//! hostile flows (body bomb, fields bomb, state flood) and of a CPU-bound spin running;
+//! the phases alternate. Run on a server whose tenants take turns at the executor (the
+//! default) and, side by side, on one where they do not (the baseline). A measurement
+//! printed as a table, not a test (target: B's p99 under attack below 100 ms).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -160,7 +161,7 @@ fn ms(duration: Duration) -> f64 {
 }
 
 /// Prints a row; returns (p50, p99).
-fn row(phase: &str, latencies: &mut [Duration]) -> (Duration, Duration) {
+fn row(setup: &str, phase: &str, latencies: &mut [Duration]) -> (Duration, Duration) {
     latencies.sort_unstable();
     let (p50, p90, p99) = (
         quantile(latencies, 0.5),
@@ -168,7 +169,7 @@ fn row(phase: &str, latencies: &mut [Duration]) -> (Duration, Duration) {
         quantile(latencies, 0.99),
     );
     println!(
-        "{phase:<8} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        "{setup:<8} {phase:<9} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
         latencies.len(),
         ms(p50),
         ms(p90),
@@ -178,17 +179,55 @@ fn row(phase: &str, latencies: &mut [Duration]) -> (Duration, Duration) {
     (p50, p99)
 }
 
-async fn run(sizes: Sizes) -> Result<(), String> {
-    let server = Server::start_with(&[
+/// A server configuration measured: its name and its extra `sluice serve` flags.
+struct Setup {
+    name: &'static str,
+    flags: &'static [&'static str],
+}
+
+/// The baseline first: with more turns per tenant than the attacker has executions,
+/// every execution competes with every other for the executor, as before tenants took
+/// turns. Then the default (turns per tenant = the cores).
+const SETUPS: [Setup; 2] = [
+    Setup {
+        name: "no turns",
+        flags: &["--tenant-parallelism", "1000"],
+    },
+    Setup {
+        name: "turns",
+        flags: &[],
+    },
+];
+
+/// The CPU-bound attacker added to issue 10's attack: it never calls the host, so
+/// only the executor's scheduling stands between it and B. Its runs end at the async
+/// time limit below.
+const SPIN: (&str, &str) = ("spin", "{}");
+const SPIN_SECONDS: &str = "3";
+
+/// What one setup measured.
+struct Measured {
+    idle: Vec<Duration>,
+    attacked: Vec<Duration>,
+    attack: Arc<Attack>,
+}
+
+async fn measure(sizes: Sizes, setup: &Setup) -> Result<Measured, String> {
+    let mut flags = vec![
         "--webhook-rate-limit",
         "0",
         "--compile-cpu-seconds",
         COMPILE_CPU_SECONDS,
-    ]);
+        "--async-time-limit-secs",
+        SPIN_SECONDS,
+    ];
+    flags.extend_from_slice(setup.flags);
+    let server = Server::start_with(&flags);
     let b = server.tenant("Neighbour");
     let a = server.tenant("Attacker");
     let url_b = deploy_good(&b).await;
-    let instance = deploy_evil(&a, &ATTACK).await;
+    let guests: Vec<(&str, &str)> = ATTACK.iter().copied().chain([SPIN]).collect();
+    let instance = deploy_evil(&a, &guests).await;
     let bomb = Arc::new(compile_bomb());
 
     // Warm-up, not measured: the first runs load the components.
@@ -208,7 +247,7 @@ async fn run(sizes: Sizes) -> Result<(), String> {
             Arc::clone(&stop),
             Arc::clone(&attack),
         )));
-        for (guest, _) in ATTACK {
+        for (guest, _) in &guests {
             for _ in 0..RUNS_PER_GUEST {
                 attackers.push(tokio::spawn(keep_running(
                     a.clone(),
@@ -227,25 +266,36 @@ async fn run(sizes: Sizes) -> Result<(), String> {
         }
         a.wait_until_idle(IDLE_TIMEOUT).await;
     }
+    Ok(Measured {
+        idle,
+        attacked,
+        attack,
+    })
+}
+
+async fn run(sizes: Sizes) -> Result<(), String> {
+    let mut results = Vec::new();
+    for setup in &SETUPS {
+        results.push(measure(sizes, setup).await?);
+    }
 
     println!(
         "containment: tenant B calls a synchronous webhook (hello.whoami) back to back, \
-         {} s idle then {} s under attack, {} round(s)",
+         {} s idle then {} s under attack, {} round(s), on each setup in turn",
         sizes.phase.as_secs(),
         sizes.phase.as_secs(),
         sizes.rounds,
     );
     println!(
         "attack by tenant A: the compile bomb uploaded again and again \
-         (--compile-cpu-seconds {COMPILE_CPU_SECONDS}), and {RUNS_PER_GUEST} runs each of {} \
-         kept going; {} hostile executions ended, {} compiles refused",
+         (--compile-cpu-seconds {COMPILE_CPU_SECONDS}), and {RUNS_PER_GUEST} runs each of {}, {} \
+         (CPU-bound, ended by --async-time-limit-secs {SPIN_SECONDS}) kept going",
         ATTACK
             .iter()
             .map(|(guest, _)| *guest)
             .collect::<Vec<_>>()
             .join(", "),
-        attack.executions.load(Ordering::SeqCst),
-        attack.compiles_refused.load(Ordering::SeqCst),
+        SPIN.0,
     );
     println!(
         "`sluice serve` defaults with --webhook-rate-limit 0; {} build, {} CPUs shared by \
@@ -258,25 +308,35 @@ async fn run(sizes: Sizes) -> Result<(), String> {
         std::thread::available_parallelism().map_or(0, usize::from),
     );
     println!(
-        "{:<8} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "phase", "calls", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        "{:<8} {:<9} {:>7} {:>9} {:>9} {:>9} {:>9}",
+        "setup", "phase", "calls", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
-    let (idle_p50, idle_p99) = row("idle", &mut idle);
-    let (attack_p50, attack_p99) = row("attack", &mut attacked);
-    println!(
-        "ratio attack/idle: p50 {:.2}x, p99 {:.2}x",
-        attack_p50.as_secs_f64() / idle_p50.as_secs_f64().max(1e-6),
-        attack_p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-6),
-    );
-    println!(
-        "B's p99 under attack: {:.1} ms (target < {} ms: {})",
-        ms(attack_p99),
-        TARGET_P99.as_millis(),
-        if attack_p99 < TARGET_P99 {
-            "met"
-        } else {
-            "MISSED"
-        }
-    );
+    let mut attack_p99s = Vec::new();
+    for (setup, measured) in SETUPS.iter().zip(&mut results) {
+        let (idle_p50, idle_p99) = row(setup.name, "idle", &mut measured.idle);
+        let (attack_p50, attack_p99) = row(setup.name, "attack", &mut measured.attacked);
+        println!(
+            "{:<8} ratio attack/idle: p50 {:.2}x, p99 {:.2}x; A: {} hostile executions \
+             ended, {} compiles refused",
+            setup.name,
+            attack_p50.as_secs_f64() / idle_p50.as_secs_f64().max(1e-6),
+            attack_p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-6),
+            measured.attack.executions.load(Ordering::SeqCst),
+            measured.attack.compiles_refused.load(Ordering::SeqCst),
+        );
+        attack_p99s.push(attack_p99);
+    }
+    if let [baseline, turns] = attack_p99s[..] {
+        println!(
+            "B's p99 under attack, turns vs no turns: {:.2}x",
+            turns.as_secs_f64() / baseline.as_secs_f64().max(1e-6)
+        );
+        println!(
+            "B's p99 under attack with turns: {:.1} ms (target < {} ms: {})",
+            ms(turns),
+            TARGET_P99.as_millis(),
+            if turns < TARGET_P99 { "met" } else { "MISSED" }
+        );
+    }
     Ok(())
 }
