@@ -6,12 +6,16 @@
 //! that does not charge these bytes the test ends instead of exhausting the machine.
 //! It tests that host memory held for a guest counts against its memory budget.
 //!
+//! `{"leakFrom": "HOST:PORT", "responses": N}` leaks the other way: N plain-HTTP GETs,
+//! each response kept and never read, so the host holds what it reads ahead of each.
+//!
 //! Its control, `{"sendTo": URL, "requests": N}`, behaves as a legitimate connector
 //! does: N sequential POSTs through the SDK's client, each with a 100 KiB body and a
 //! 4 KiB header, every response read and dropped. It must fit any budget that fits
 //! one request, since the host releases what a request held once it is dropped.
 
 use hostile_support::{Data, Error, Output};
+use sluice_sdk::component::wasi::http::outgoing_handler;
 use sluice_sdk::component::wasi::http::types as http;
 use sluice_sdk::component::wasi::io::streams::OutputStream;
 
@@ -24,8 +28,14 @@ hostile_support::hostile_connector!(
 const PER_REQUEST: usize = 2 << 20;
 
 fn run(input: String) -> Result<Output, Error> {
-    if let Some(url) = send_to(&input) {
+    if let Some(url) = text_field(&input, "sendTo") {
         return send_sequentially(&url, hostile_support::requested(&input, "requests", 300)?);
+    }
+    if let Some(authority) = text_field(&input, "leakFrom") {
+        return leak_responses(
+            &authority,
+            hostile_support::requested(&input, "responses", 16)?,
+        );
     }
     let limit = hostile_support::requested(&input, "mib", 2048)?.saturating_mul(1 << 20);
     let chunk = vec![b'a'; 64 << 10];
@@ -56,9 +66,46 @@ fn run(input: String) -> Result<Output, Error> {
     })
 }
 
-fn send_to(input: &str) -> Option<String> {
+fn text_field(input: &str, field: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(input).ok()?;
-    Some(value.get("sendTo")?.as_str()?.to_string())
+    Some(value.get(field)?.as_str()?.to_string())
+}
+
+fn leak_responses(authority: &str, count: usize) -> Result<Output, Error> {
+    let fatal = |what: &str, e: &dyn std::fmt::Debug| Error::Fatal(format!("{what}: {e:?}"));
+    for i in 0..count {
+        let request = http::OutgoingRequest::new(http::Fields::new());
+        request
+            .set_scheme(Some(&http::Scheme::Http))
+            .map_err(|e| fatal("scheme", &e))?;
+        request
+            .set_authority(Some(authority))
+            .map_err(|e| fatal("authority", &e))?;
+        request
+            .set_path_with_query(Some(&format!("/{i}")))
+            .map_err(|e| fatal("path", &e))?;
+        let body = request.body().map_err(|e| fatal("body", &e))?;
+        http::OutgoingBody::finish(body, None).map_err(|e| fatal("finish", &e))?;
+        let pending = outgoing_handler::handle(request, None).map_err(|e| fatal("send", &e))?;
+        let response = loop {
+            match pending.get() {
+                Some(response) => break response,
+                None => pending.subscribe().block(),
+            }
+        };
+        let response = response
+            .map_err(|e| fatal("response taken", &e))?
+            .map_err(|e| fatal("response", &e))?;
+        // Never read: the host keeps the connection and what it has read ahead.
+        std::mem::forget(response);
+    }
+    Ok(Output {
+        data: Data::Json(format!(r#"{{"responses":{count}}}"#)),
+        content_type: None,
+        status: None,
+        headers: Vec::new(),
+        branch: None,
+    })
 }
 
 fn send_sequentially(url: &str, requests: usize) -> Result<Output, Error> {
