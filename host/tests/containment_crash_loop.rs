@@ -6,92 +6,15 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::holding_sink::HoldingSink;
 use support::{Client, Server, deliver, deploy_sink_relay, execution_id_of, webhook_path};
 
 /// How long waiting for something the server should do soon may take before the
 /// test gives up (only reached when something is broken).
 const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A loopback service the relay flow posts to. While `hold` is set it never answers
-/// (the execution stays running, as if a step were slow); otherwise it answers at
-/// once. It counts the deliveries of each execution.
-struct HoldingSink {
-    url: String,
-    hold: Arc<AtomicBool>,
-    deliveries: Arc<Mutex<HashMap<String, usize>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl HoldingSink {
-    async fn start() -> HoldingSink {
-        let hold = Arc::new(AtomicBool::new(true));
-        let deliveries = Arc::new(Mutex::new(HashMap::new()));
-        let (held, counted) = (Arc::clone(&hold), Arc::clone(&deliveries));
-        let router = axum::Router::new().route(
-            "/",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let (held, counted) = (Arc::clone(&held), Arc::clone(&counted));
-                async move {
-                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let id = body["executionId"].as_str().unwrap_or("").to_string();
-                    *counted.lock().expect("sink lock").entry(id).or_default() += 1;
-                    while held.load(Ordering::SeqCst) {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    axum::Json(json!({"ok": true}))
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port for the sink");
-        let addr = listener.local_addr().expect("the sink's address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        HoldingSink {
-            url: format!("http://{addr}"),
-            hold,
-            deliveries,
-            task,
-        }
-    }
-
-    fn deliveries(&self, execution: &str) -> usize {
-        self.deliveries
-            .lock()
-            .expect("sink lock")
-            .get(execution)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Waits until `execution` has reached the sink `count` times.
-    async fn wait_for(&self, execution: &str, count: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.deliveries(execution) < count {
-            assert!(
-                Instant::now() < deadline,
-                "execution {execution} reached the sink {} times, not {count}",
-                self.deliveries(execution)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for HoldingSink {
-    fn drop(&mut self) {
-        self.hold.store(false, Ordering::SeqCst);
-        self.task.abort();
-    }
-}
 
 /// Deploys the relay flow against `sink` and sends it one webhook; returns the
 /// execution id.
@@ -195,7 +118,7 @@ async fn an_execution_interrupted_by_one_crash_still_completes() {
     let mut client = server.tenant("Acme");
     let id = one_running_execution(&server, &client, &sink).await;
 
-    sink.hold.store(false, Ordering::SeqCst);
+    sink.release();
     server.restart();
     client.base = server.url.clone();
     let deadline = Instant::now() + PATIENCE;

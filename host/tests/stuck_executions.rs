@@ -8,82 +8,15 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::holding_sink::HoldingSink;
 use support::{Client, Server, deliver, deploy_sink_relay, execution_id_of, webhook_path};
 
 /// How long waiting for something the server should do soon may take before the
 /// test gives up (only reached when something is broken).
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A loopback service flows post to. While `hold` is set it does not answer (the
-/// execution stays running in its HTTP step); it counts the posts.
-struct HoldingSink {
-    url: String,
-    hold: Arc<AtomicBool>,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl HoldingSink {
-    async fn start() -> HoldingSink {
-        let hold = Arc::new(AtomicBool::new(true));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (held, counted) = (Arc::clone(&hold), Arc::clone(&hits));
-        let router = axum::Router::new().route(
-            "/",
-            axum::routing::post(move || {
-                let (held, counted) = (Arc::clone(&held), Arc::clone(&counted));
-                async move {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    while held.load(Ordering::SeqCst) {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    axum::Json(json!({"ok": true}))
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port for the sink");
-        let addr = listener.local_addr().expect("the sink's address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        HoldingSink {
-            url: format!("http://{addr}"),
-            hold,
-            hits,
-            task,
-        }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    async fn wait_for_hits(&self, count: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.hits() < count {
-            assert!(
-                Instant::now() < deadline,
-                "the sink was reached {} times, not {count}",
-                self.hits()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for HoldingSink {
-    fn drop(&mut self) {
-        self.hold.store(false, Ordering::SeqCst);
-        self.task.abort();
-    }
-}
 
 /// An integration whose deploy flow posts to the sink (and waits for its answer).
 const SLOW_SETUP: &str = r#"
@@ -188,7 +121,7 @@ async fn a_deploy_flow_killed_mid_run_does_not_stay_running() {
     );
     assert_eq!(shown["record"]["error"]["kind"], "interrupted", "{shown}");
     assert!(shown["finishedAt"].is_string(), "{shown}");
-    sink.hold.store(false, Ordering::SeqCst);
+    sink.release();
     // Longer than any crash backoff: it did not run again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.hits(), 1, "the deploy flow ran again");
@@ -252,7 +185,7 @@ async fn a_live_run_longer_than_its_lease_keeps_it() {
     // Several leases long, with sweeps in between: the run renews its lease, so the
     // sweep leaves it alone.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    sink.hold.store(false, Ordering::SeqCst);
+    sink.release();
     let shown = ended(&client, &id).await;
     assert_eq!(shown["status"], "succeeded", "{shown}");
     assert_eq!(shown["crashRequeues"], 0, "{shown}");

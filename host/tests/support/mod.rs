@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+pub mod holding_sink;
 pub mod hostile;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
