@@ -89,6 +89,8 @@ pub struct ServerConfig {
     pub compile_concurrency_per_tenant: usize,
     /// Threads on which one tenant's guest code may run at once; its further
     /// executions take turns among themselves (see `sluice_runtime`'s fair share).
+    /// Half the cores by default, at least one, so that no tenant can take every core
+    /// (the runtime library's own default, for an embedder, is all of them).
     pub tenant_parallelism: usize,
 }
 
@@ -127,7 +129,7 @@ impl ServerConfig {
             compiler: sluice_runtime::Compiler::InProcess,
             compile_concurrency: sluice_runtime::engine::default_compile_concurrency(),
             compile_concurrency_per_tenant: 1,
-            tenant_parallelism: sluice_runtime::engine::default_tenant_parallelism(),
+            tenant_parallelism: half_the_cores(),
         }
     }
 
@@ -138,4 +140,9 @@ impl ServerConfig {
     pub fn artifacts_dir(&self) -> PathBuf {
         self.data_dir.join("artifacts")
     }
+}
+
+/// Half the cores, at least one: the server's share of the executor for one tenant.
+fn half_the_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
 }

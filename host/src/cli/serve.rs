@@ -122,10 +122,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub compile_concurrency_per_tenant: usize,
 
-    /// Threads on which one tenant's guest code may run at once [default: the
-    /// cores]. Past it, the tenant's executions take turns among themselves, so a
-    /// tenant with many CPU-bound executions cannot queue them all ahead of the
-    /// other tenants' requests.
+    /// Threads on which one tenant's guest code may run at once [default: half the
+    /// cores, at least 1]. Past it, the tenant's executions take turns among
+    /// themselves, so a tenant with many CPU-bound executions cannot queue them all
+    /// ahead of the other tenants' requests. A host serving one tenant can raise it
+    /// to the number of cores.
     #[arg(long, value_name = "N")]
     pub tenant_parallelism: Option<usize>,
 
