@@ -61,8 +61,7 @@ async fn finishing_order(runtime: Runtime, busy: usize) -> Vec<String> {
     for task in tasks {
         task.await.expect("execution task");
     }
-    let order = order.lock().expect("order").clone();
-    order
+    order.lock().expect("order").clone()
 }
 
 #[tokio::test(flavor = "current_thread")]
