@@ -123,7 +123,7 @@ struct ListenerLimits {
 /// The configured cap, lowered to leave room under the soft descriptor limit: one
 /// connection is one descriptor, and running out of them fails the store and the
 /// executions' outbound requests too, not only new connections.
-fn connection_cap(configured: usize, descriptors: Option<libc::rlim_t>) -> usize {
+fn connection_cap(configured: usize, descriptors: Option<u64>) -> usize {
     let Some(descriptors) = descriptors else {
         return configured.max(1);
     };

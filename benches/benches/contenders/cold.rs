@@ -35,16 +35,7 @@ use crate::jobs::INPUT;
 
 /// `CLOCK_MONOTONIC` in nanoseconds: comparable across processes, unlike `Instant`.
 fn monotonic_ns() -> u64 {
-    // SAFETY: clock_gettime only writes the timespec it is given, which lives on this
-    // stack frame and is initialised beforehand.
-    let time = unsafe {
-        let mut time = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut time);
-        time
-    };
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     u64::try_from(time.tv_sec).unwrap_or(0) * 1_000_000_000
         + u64::try_from(time.tv_nsec).unwrap_or(0)
 }
