@@ -38,7 +38,8 @@ pub struct ServeArgs {
     )]
     pub listen: SocketAddr,
 
-    /// Base URL under which webhook URLs are given out (default: http://<listen address>).
+    /// Base URL under which webhook URLs are given out (default: http:// and the listen
+    /// address).
     #[arg(long, value_name = "URL", env = "SLUICE_PUBLIC_URL")]
     pub public_url: Option<String>,
 

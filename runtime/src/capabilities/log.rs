@@ -1,5 +1,5 @@
 //! Guest logging: the [`LogSink`] trait that receives an execution's log lines, two
-//! sinks (in memory, and `tracing`), the per-execution [`LogBudget`] every record is
+//! sinks (in memory, and `tracing`), the per-execution `LogBudget` every record is
 //! charged against (guest lines and host-written ones alike), and the
 //! `sluice:flow/log` host function, which enforces the per-line and per-execution
 //! volume limits.

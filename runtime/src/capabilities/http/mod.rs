@@ -1,14 +1,14 @@
 //! Outbound HTTP: the tenant's allow-list by name ([`EgressPolicy`], `policy.rs`), the
 //! operator's policy by address with the outbound caps ([`NetworkPolicy`],
 //! `address.rs`), the connection the host opens itself (`connect.rs`), and the
-//! `wasi:http` hook that ties them together for one execution ([`EgressHooks`]).
+//! `wasi:http` hook that ties them together for one execution (`EgressHooks`).
 //!
 //! Deny by default, in this order: the name must be on the allow-list; the execution
 //! and its tenant must be under their in-flight caps; every address the name resolves
 //! to is checked and only a permitted one is connected to. The host never follows
 //! redirects for a guest (wasi-http hands the 3xx response back), so a redirect is a
 //! new request, checked again. Refusals are logged once or a few times per
-//! execution, then only counted ([`RefusalLog`]).
+//! execution, then only counted (`RefusalLog`).
 
 mod address;
 mod connect;
