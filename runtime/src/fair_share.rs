@@ -13,6 +13,7 @@
 //! queued or running; the rest wait in order on the tenant's own queue, where waiting
 //! takes no thread.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -134,6 +135,30 @@ impl Turns {
     }
 }
 
+thread_local! {
+    /// Set while this thread polls an execution that holds a turn. An execution
+    /// started inside another one's host call (a code-native flow's `invoke` runs the
+    /// action's execution within its own poll) runs in that turn: taking a second one
+    /// would wait for a turn its own caller holds.
+    static IN_TURN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as inside a turn until dropped (a panic included).
+struct InTurn;
+
+impl InTurn {
+    fn enter() -> InTurn {
+        IN_TURN.with(|inside| inside.set(true));
+        InTurn
+    }
+}
+
+impl Drop for InTurn {
+    fn drop(&mut self) {
+        IN_TURN.with(|inside| inside.set(false));
+    }
+}
+
 type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
 /// A place in the queue, counted in [`Queue::waiting`] until granted or abandoned.
@@ -205,11 +230,18 @@ impl<F: Future + Unpin> Future for InTurns<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
+        if IN_TURN.with(Cell::get) {
+            // Nested in an execution that holds a turn: this one runs in it.
+            return Pin::new(&mut this.inner).poll(cx);
+        }
         if this.take_turn(cx).is_pending() {
             return Poll::Pending;
         }
         this.yielded.store(false, Ordering::Relaxed);
-        let polled = Pin::new(&mut this.inner).poll(cx);
+        let polled = {
+            let _inside = InTurn::enter();
+            Pin::new(&mut this.inner).poll(cx)
+        };
         let keep = polled.is_pending()
             && this.yielded.swap(false, Ordering::Relaxed)
             && this.queue.waiting.load(Ordering::SeqCst) == 0;
@@ -296,6 +328,20 @@ mod tests {
         slices(share.turns("t"), 3).await;
         assert!(reply.send(()).is_ok());
         assert!(matches!(waiting.await, Ok(Ok(()))));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_execution_nested_in_another_runs_in_its_turn() {
+        let share = Arc::new(FairShare::new(1));
+        let inner_share = Arc::clone(&share);
+        // The outer execution awaits an inner one of the same tenant within its own
+        // poll, as a code-native flow's `invoke` does.
+        let outer = share.turns("t").run(Box::pin(async move {
+            slices(inner_share.turns("t"), 3).await;
+            7
+        }));
+        let finished = tokio::time::timeout(std::time::Duration::from_secs(10), outer).await;
+        assert_eq!(finished.ok(), Some(7), "the nested execution never ran");
     }
 
     #[test]

@@ -232,16 +232,8 @@ mod start_section {
         }
     }
 
-    fn write_leb(mut value: u64, out: &mut Vec<u8>) {
-        loop {
-            let byte = (value & 0x7f) as u8;
-            value >>= 7;
-            if value == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
+    fn write_leb(value: u64, out: &mut Vec<u8>) {
+        wasm_encoder::Encode::encode(&value, out);
     }
 
     /// (id, contents) of each section after the 8-byte header of a module or component.

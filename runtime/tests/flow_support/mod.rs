@@ -34,10 +34,13 @@ fn guest(name: &str) -> &'static [u8] {
     })
 }
 
+/// One turn per tenant, the strictest setting: a code-native flow's `invoke` runs the
+/// action's execution inside its own, which must run in the flow's turn.
 pub fn runtime() -> Runtime {
     Runtime::new(
         RuntimeConfig::default()
             .max_concurrency(8)
+            .tenant_parallelism(1)
             .busy_wait(Duration::from_secs(10)),
     )
     .expect("runtime")
