@@ -15,21 +15,47 @@ pub enum Call {
     /// `manifest()` of a component or a flow.
     Manifest,
     /// `run-action(ctx, action, input)`.
-    Action { action: String, input: String },
+    Action {
+        /// The action's key.
+        action: String,
+        /// Its input (JSON).
+        input: String,
+    },
     /// `run-trigger(ctx, trigger, request, inputs)`.
     Trigger {
+        /// The trigger's key.
         trigger: String,
+        /// The HTTP request received.
         request: HttpRequest,
+        /// The trigger's inputs (JSON).
         inputs: String,
     },
     /// `run-data-source(ctx, name, input)`.
-    DataSource { name: String, input: String },
+    DataSource {
+        /// The data source's key.
+        name: String,
+        /// Its input (JSON).
+        input: String,
+    },
     /// `on-instance-deploy(ctx, trigger, inputs)`.
-    InstanceDeploy { trigger: String, inputs: String },
+    InstanceDeploy {
+        /// The trigger's key.
+        trigger: String,
+        /// The trigger's inputs (JSON).
+        inputs: String,
+    },
     /// `on-instance-remove(ctx, trigger, inputs)`.
-    InstanceRemove { trigger: String, inputs: String },
+    InstanceRemove {
+        /// The trigger's key.
+        trigger: String,
+        /// The trigger's inputs (JSON).
+        inputs: String,
+    },
     /// `on-execution(ctx, payload)` of a code-native flow.
-    FlowExecution { payload: String },
+    FlowExecution {
+        /// The trigger's payload (JSON).
+        payload: String,
+    },
 }
 
 impl Call {
@@ -120,20 +146,38 @@ impl Returned {
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Outcome {
     /// The call returned successfully.
-    Completed { result: Returned },
+    Completed {
+        /// What it returned.
+        result: Returned,
+    },
     /// The guest returned an error through the WIT `error` variant.
-    GuestError { error: GuestError },
+    GuestError {
+        /// The error.
+        error: GuestError,
+    },
     /// The fuel budget ran out.
     #[serde(rename_all = "camelCase")]
-    OutOfFuel { limit: u64 },
+    OutOfFuel {
+        /// The budget.
+        limit: u64,
+    },
     /// The guest asked for more memory than its budget.
     #[serde(rename_all = "camelCase")]
-    MemoryLimit { limit: u64, requested: u64 },
+    MemoryLimit {
+        /// The budget, in bytes.
+        limit: u64,
+        /// The total the refused growth would have reached, in bytes.
+        requested: u64,
+    },
     /// The wall-clock deadline passed (in guest code or in a host call).
     #[serde(rename_all = "camelCase")]
-    Timeout { limit_ms: u64 },
+    Timeout {
+        /// The time limit, in milliseconds.
+        limit_ms: u64,
+    },
     /// The guest trapped (panic, stack overflow, bad memory access...).
     Trap {
+        /// What trapped, in words.
         message: String,
         /// The wasm backtrace, when one was captured.
         backtrace: Option<String>,
@@ -142,15 +186,29 @@ pub enum Outcome {
     },
     /// The result exceeded the output limit.
     #[serde(rename_all = "camelCase")]
-    OutputTooLarge { size: usize, limit: usize },
-    /// The guest returned JSON that does not parse.
-    InvalidOutput { message: String },
+    OutputTooLarge {
+        /// The result's size, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The guest returned JSON that does not parse (or is nested too deep).
+    InvalidOutput {
+        /// What is wrong with it.
+        message: String,
+    },
     /// The guest exceeded the log volume limit.
     #[serde(rename_all = "camelCase")]
-    LogLimit { limit: usize },
+    LogLimit {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The guest exceeded the host call limit.
     #[serde(rename_all = "camelCase")]
-    HostCallLimit { limit: u64 },
+    HostCallLimit {
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl Outcome {
@@ -212,7 +270,9 @@ pub struct Metering {
 /// The outcome of an execution and what it used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionReport {
+    /// How it ended.
     pub outcome: Outcome,
+    /// What it used.
     pub metering: Metering,
 }
 
