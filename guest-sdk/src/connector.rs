@@ -562,18 +562,28 @@ where
 /// What a data source produces, for the config wizard to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DataSourceType {
+    /// A string.
     String,
+    /// A date (`YYYY-MM-DD`).
     Date,
+    /// A timestamp (RFC 3339).
     Timestamp,
     /// A list of strings, or of [`PicklistItem`]s (the default).
     #[default]
     Picklist,
+    /// A schedule (cron expression and time zone).
     Schedule,
+    /// Source code.
     Code,
+    /// A boolean.
     Boolean,
+    /// A number.
     Number,
+    /// A choice of objects of the connected app.
     ObjectSelection,
+    /// A mapping of fields between two apps' objects.
     ObjectFieldMap,
+    /// A form described by JSON Schema.
     JsonForm,
 }
 
@@ -606,6 +616,7 @@ pub struct PicklistItem {
 }
 
 impl PicklistItem {
+    /// An item with its key and its label for people.
     pub fn new(key: impl Into<String>, label: impl Into<String>) -> Self {
         Self {
             key: key.into(),

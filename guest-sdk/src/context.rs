@@ -369,10 +369,13 @@ impl State {
 /// An OAuth token the host obtained (and refreshes) for a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthToken {
+    /// The access token.
     pub access_token: String,
+    /// Its type (usually `Bearer`).
     pub token_type: String,
     /// Expiry in milliseconds since the Unix epoch, when known.
     pub expires_at_ms: Option<u64>,
+    /// The scopes it was granted.
     pub scopes: Vec<String>,
 }
 

@@ -21,7 +21,12 @@ pub enum Error {
     InvalidInput(String),
     /// Credentials are missing, expired or refused. `key` is the connection's
     /// config-variable key (empty when unknown), so the host can flag it.
-    Connection { key: String, message: String },
+    Connection {
+        /// The connection's config-variable key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A transient failure: the host may retry.
     Retryable(String),
     /// Any other failure: do not retry.

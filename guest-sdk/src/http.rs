@@ -214,9 +214,11 @@ impl RequestBuilder {
 /// A complete HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
     /// Header names are lower-case; a name may repeat.
     pub headers: Vec<(String, String)>,
+    /// The body, read whole.
     pub body: Vec<u8>,
     /// `METHOD scheme://host/path` of the request, for error messages.
     what: String,

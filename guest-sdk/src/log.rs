@@ -9,10 +9,15 @@ use crate::bindings::flow::sluice::flow::log as wit;
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Finest detail.
     Trace,
+    /// Detail for debugging.
     Debug,
+    /// Normal operation.
     Info,
+    /// Something unexpected that did not stop the handler.
     Warn,
+    /// A failure.
     Error,
 }
 

@@ -212,6 +212,7 @@ impl From<wit::Output> for Output {
 /// What a handler may return: an [`Output`], or any `Serialize` value, which becomes
 /// JSON data (`()` becomes `null`).
 pub trait IntoOutput {
+    /// The value as the [`Output`] the host receives.
     fn into_output(self) -> Output;
 }
 

@@ -12,9 +12,11 @@ use crate::output::{Data, to_json_text};
 /// An HTTP request received on a flow's webhook URL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Request {
+    /// The HTTP method, upper-case.
     pub method: String,
     /// Path after the webhook URL (`""` when the URL was called as is).
     pub path: String,
+    /// Query parameters in order, repeats kept.
     pub query: Vec<(String, String)>,
     /// Header names are lower-case; a name may repeat.
     pub headers: Vec<(String, String)>,

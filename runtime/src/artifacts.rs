@@ -117,12 +117,14 @@ pub enum LoadOrigin {
     #[serde(rename_all = "camelCase")]
     Compiled {
         #[serde(with = "duration_us_field", rename = "compileTimeUs")]
+        /// How long compiling took.
         compile_time: Duration,
     },
     /// Deserialized from the artifact cache on disk.
     #[serde(rename_all = "camelCase")]
     ArtifactCache {
         #[serde(with = "duration_us_field", rename = "loadTimeUs")]
+        /// How long deserializing and pre-instantiating took.
         load_time: Duration,
     },
 }

@@ -116,12 +116,16 @@ impl CompileLimits {
 /// itself with its hidden `compile-worker` subcommand), and the limits it runs under.
 #[derive(Debug, Clone)]
 pub struct WorkerCommand {
+    /// The program to run (the `sluice` binary for `sluice compile-worker`).
     pub program: PathBuf,
+    /// Its arguments.
     pub args: Vec<OsString>,
+    /// The limits the worker runs under.
     pub limits: CompileLimits,
 }
 
 impl WorkerCommand {
+    /// Runs `program` under `limits`, with no arguments yet.
     pub fn new(program: impl Into<PathBuf>, limits: CompileLimits) -> Self {
         WorkerCommand {
             program: program.into(),
@@ -130,6 +134,7 @@ impl WorkerCommand {
         }
     }
 
+    /// Adds an argument.
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
         self
@@ -150,8 +155,11 @@ pub enum Compiler {
 /// Which compile budget a component exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompileLimitKind {
+    /// The CPU-time limit.
     CpuTime(Duration),
+    /// The memory (address space) limit, in bytes.
     Memory(u64),
+    /// The wall-clock limit.
     WallTime(Duration),
 }
 

@@ -53,7 +53,9 @@ impl OptLevel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AllocatorKind {
+    /// The pooling allocator: instances from preallocated, copy-on-write slots.
     Pooling,
+    /// On-demand allocation (the pool could not be reserved).
     OnDemand,
 }
 

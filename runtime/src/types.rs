@@ -102,6 +102,7 @@ impl std::fmt::Debug for Data {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Output {
+    /// The result.
     pub data: Data,
     /// MIME type of `data`.
     pub content_type: Option<String>,
@@ -155,7 +156,9 @@ pub enum GuestErrorKind {
 /// An error returned by the guest through the WIT `error` variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestError {
+    /// How the host should treat it (retry or not).
     pub kind: GuestErrorKind,
+    /// What went wrong, in words.
     pub message: String,
     /// For [`GuestErrorKind::Connection`]: the config-variable key of the connection at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,13 +197,21 @@ impl std::error::Error for GuestError {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionContext {
+    /// The execution.
     pub execution_id: String,
+    /// The tenant (the vendor) it runs for.
     pub tenant_id: String,
+    /// The tenant's customer whose instance it is, if any.
     pub customer_id: Option<String>,
+    /// That customer's id in the tenant's own system.
     pub customer_external_id: Option<String>,
+    /// The integration.
     pub integration_id: String,
+    /// The instance.
     pub instance_id: String,
+    /// The flow.
     pub flow_name: String,
+    /// The step running, when the execution is one step of a flow.
     pub step: Option<String>,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -213,9 +224,11 @@ pub struct ExecutionContext {
 /// An HTTP request received by a webhook trigger.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpRequest {
+    /// The HTTP method, upper-case.
     pub method: String,
     /// Path after the webhook URL.
     pub path: String,
+    /// Query parameters in order, repeats kept.
     pub query: Vec<(String, String)>,
     /// Lower-cased header names.
     pub headers: Vec<(String, String)>,
@@ -228,8 +241,11 @@ pub struct HttpRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpResponse {
+    /// The status code.
     pub status: u16,
+    /// Headers in order.
     pub headers: Vec<(String, String)>,
+    /// The `content-type`, when set apart from the headers.
     pub content_type: Option<String>,
     /// Serialized as standard base64 text.
     #[serde(with = "base64_bytes")]
@@ -255,12 +271,18 @@ pub enum TriggerOutcome {
     /// Run the flow with `payload`.
     #[serde(rename_all = "camelCase")]
     Accept {
+        /// What the flow's steps see as the trigger's result.
         payload: Data,
+        /// The branch taken, for a trigger with branches.
         branch: Option<String>,
+        /// An answer to the caller now, for a synchronous flow's trigger that answers itself.
         response: Option<HttpResponse>,
     },
     /// Do not run the flow; answer the caller with `response`.
-    Respond { response: HttpResponse },
+    Respond {
+        /// The answer.
+        response: HttpResponse,
+    },
 }
 
 impl TriggerOutcome {

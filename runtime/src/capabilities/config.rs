@@ -8,6 +8,7 @@ use crate::bindings::flow_world::sluice::flow::config as wit;
 
 /// The instance's config variables; values are JSON documents.
 pub trait ConfigSource: Send + Sync {
+    /// The value of config variable `key`, or `None` when it has none.
     fn get(&self, key: &str) -> Option<String>;
     /// Every variable, sorted by key.
     fn all(&self) -> Vec<(String, String)>;
@@ -20,6 +21,7 @@ pub struct StaticConfig {
 }
 
 impl StaticConfig {
+    /// An empty set of config variables.
     pub fn new() -> Self {
         Self::default()
     }

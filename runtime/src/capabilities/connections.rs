@@ -15,9 +15,13 @@ use crate::types::ExecutionContext;
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthToken {
+    /// The access token.
     pub access_token: String,
+    /// Its type, as the token endpoint named it (usually `Bearer`).
     pub token_type: String,
+    /// When it expires, in milliseconds since the Unix epoch, if the provider said.
     pub expires_at_ms: Option<u64>,
+    /// The scopes it was granted.
     pub scopes: Vec<String>,
 }
 
@@ -42,6 +46,7 @@ pub struct Connection {
     pub kind: String,
     /// Input fields, as a JSON object.
     pub fields: serde_json::Value,
+    /// The OAuth token, for an OAuth connection.
     pub token: Option<OAuthToken>,
 }
 
@@ -65,16 +70,25 @@ impl std::fmt::Debug for Connection {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectionError {
     #[error("no connection `{0}` is configured for this instance")]
+    /// The instance has no connection under this key.
     NotFound(String),
     #[error("connection `{key}` expired and could not be refreshed: {reason}")]
-    Expired { key: String, reason: String },
+    /// Its token expired and could not be refreshed.
+    Expired {
+        /// The connection's key.
+        key: String,
+        /// Why the refresh failed.
+        reason: String,
+    },
     #[error("connection store unavailable: {0}")]
+    /// The backing store could not be read.
     Unavailable(String),
 }
 
 /// Hands out connections of the executing instance.
 #[async_trait]
 pub trait ConnectionProvider: Send + Sync {
+    /// The connection under `key`, with a token that is still valid.
     async fn get(
         &self,
         context: &ExecutionContext,
@@ -89,6 +103,7 @@ pub struct StaticConnections {
 }
 
 impl StaticConnections {
+    /// No connections.
     pub fn new() -> Self {
         Self::default()
     }

@@ -16,10 +16,15 @@ use crate::bindings::flow_world::sluice::flow::log as wit;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
+    /// Finest detail.
     Trace,
+    /// Detail for debugging.
     Debug,
+    /// Normal operation.
     Info,
+    /// Something unexpected that did not stop the execution.
     Warn,
+    /// A failure.
     Error,
 }
 
@@ -51,10 +56,13 @@ impl From<wit::Level> for LogLevel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogRecord {
+    /// The execution that wrote it.
     pub execution_id: String,
     /// The step that wrote the line, when the execution is a step of a flow.
     pub step: Option<String>,
+    /// Its level.
     pub level: LogLevel,
+    /// Its text.
     pub message: String,
     /// Structured fields as a JSON object, when the guest gave any.
     pub fields: Option<String>,
@@ -65,6 +73,7 @@ pub struct LogRecord {
 /// Receives the log lines of executions. Called on the execution's thread, so an
 /// implementation must not block (buffer, or hand off to a channel).
 pub trait LogSink: Send + Sync {
+    /// Takes one record (already within the execution's log budget).
     fn write(&self, record: LogRecord);
 }
 
@@ -75,6 +84,7 @@ pub struct MemoryLogSink {
 }
 
 impl MemoryLogSink {
+    /// An empty sink.
     pub fn new() -> Self {
         Self::default()
     }

@@ -44,9 +44,13 @@ use crate::types::ExecutionContext;
 /// variables, logs to `tracing`, no outbound HTTP, no invoker.
 #[derive(Clone)]
 pub struct Capabilities {
+    /// The execution's persisted state.
     pub state: Arc<dyn StateStore>,
+    /// The instance's connections.
     pub connections: Arc<dyn ConnectionProvider>,
+    /// The instance's config variables.
     pub config: Arc<dyn ConfigSource>,
+    /// Where the guest's log records go.
     pub log: Arc<dyn LogSink>,
     /// The tenant's allow-list of outbound hosts, by name.
     pub egress: Arc<EgressPolicy>,

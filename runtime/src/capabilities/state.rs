@@ -21,20 +21,38 @@ use crate::bindings::flow_world::sluice::flow::state as wit;
 pub enum StateNamespace {
     /// One execution; the host may drop it when the execution ends.
     #[serde(rename_all = "camelCase")]
-    Execution { tenant: String, execution: String },
+    Execution {
+        /// The tenant.
+        tenant: String,
+        /// The execution.
+        execution: String,
+    },
     /// One flow of one instance.
     #[serde(rename_all = "camelCase")]
     Flow {
+        /// The tenant.
         tenant: String,
+        /// The instance.
         instance: String,
+        /// The flow's name.
         flow: String,
     },
     /// All flows of one instance.
     #[serde(rename_all = "camelCase")]
-    Instance { tenant: String, instance: String },
+    Instance {
+        /// The tenant.
+        tenant: String,
+        /// The instance.
+        instance: String,
+    },
     /// All instances of one integration.
     #[serde(rename_all = "camelCase")]
-    Integration { tenant: String, integration: String },
+    Integration {
+        /// The tenant.
+        tenant: String,
+        /// The integration.
+        integration: String,
+    },
 }
 
 impl StateNamespace {
@@ -97,14 +115,18 @@ impl Default for StateQuota {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StateUsage {
+    /// Bytes: keys plus canonical values.
     pub bytes: u64,
+    /// Keys.
     pub keys: u64,
 }
 
 /// What one write changes: bytes and keys added (negative: freed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateDelta {
+    /// Bytes added (negative: freed).
     pub bytes: i64,
+    /// Keys added (negative: deleted).
     pub keys: i64,
 }
 
@@ -212,11 +234,13 @@ pub enum StateStoreError {
 /// so byte equality is JSON equality and compare-and-swap can compare text.
 #[async_trait]
 pub trait StateStore: Send + Sync {
+    /// The value under `key` in `namespace`, if any.
     async fn get(
         &self,
         namespace: &StateNamespace,
         key: &str,
     ) -> Result<Option<String>, StateStoreError>;
+    /// Stores `value` under `key`, within the quota.
     async fn set(
         &self,
         namespace: &StateNamespace,
@@ -285,6 +309,7 @@ impl MemoryInner {
 }
 
 impl MemoryStateStore {
+    /// An empty store with the default quota.
     pub fn new() -> Self {
         Self::default()
     }

@@ -95,6 +95,7 @@ pub fn is_special_purpose(address: IpAddr) -> bool {
 /// every address, and connects to a checked one: nothing resolves the name a second
 /// time (no DNS rebinding between the check and the connection).
 pub trait Resolver: Send + Sync {
+    /// The addresses of `host` (a name or an address literal), for a connection to `port`.
     fn resolve(&self, host: &str, port: u16) -> ResolveFuture;
 }
 
@@ -123,6 +124,7 @@ pub struct StaticResolver {
 }
 
 impl StaticResolver {
+    /// A resolver that knows no name.
     pub fn new() -> Self {
         Self::default()
     }
@@ -181,6 +183,7 @@ impl Default for OutboundLimits {
     "invalid CIDR `{text}`: expected an address range such as `10.0.0.0/8` or `::1/128`, or one address"
 )]
 pub struct CidrError {
+    /// The text that is not a CIDR block.
     pub text: String,
 }
 
@@ -239,16 +242,19 @@ impl NetworkPolicy {
         self
     }
 
+    /// The same policy, resolving names with `resolver` (tests use a [`StaticResolver`]).
     pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
         self.resolver = resolver;
         self
     }
 
+    /// The same policy, with these caps on outbound requests in flight.
     pub fn with_limits(mut self, limits: OutboundLimits) -> Self {
         self.limits = limits;
         self
     }
 
+    /// The caps on outbound requests in flight.
     pub fn limits(&self) -> OutboundLimits {
         self.limits
     }

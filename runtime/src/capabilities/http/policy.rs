@@ -20,6 +20,7 @@ pub struct EgressRuleError {
     /// The rule as quoted in the message: control characters escaped and long rules
     /// cut, so an error never echoes megabytes or terminal escapes back.
     pub rule: String,
+    /// Why it is refused.
     pub reason: String,
 }
 
