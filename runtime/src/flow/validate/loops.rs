@@ -8,6 +8,7 @@ use crate::flow::definition::{LoopNTimes, LoopOverItems, Step};
 use crate::flow::plan::{CInput, LoopNode, Node};
 
 impl Compiler<'_> {
+    /// A `loopOverItems` step: its `items` (a list when constant) and its body.
     pub(super) fn loop_over_items(
         &mut self,
         path: &str,
@@ -35,6 +36,8 @@ impl Compiler<'_> {
         .map(Node::LoopOverItems)
     }
 
+    /// A `loopNTimes` step: its `count` (checked against the cap on step runs when
+    /// constant) and its body.
     pub(super) fn loop_n_times(
         &mut self,
         path: &str,
@@ -61,6 +64,8 @@ impl Compiler<'_> {
         .map(Node::LoopNTimes)
     }
 
+    /// The body of either loop, compiled with the loop as the innermost one, so that
+    /// `breakLoop`, `currentItem` and `index` inside it refer to it.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn loop_node(
         &mut self,
