@@ -130,7 +130,7 @@ pub const HOST_CRASH_LOOP: &str = "host-crash-loop";
 /// it runs only within its deploy or remove request, so it is not run again.
 pub const INTERRUPTED: &str = "interrupted";
 
-/// What [`ExecutionStore::requeue_expired`] did.
+/// What [`ExecutionQueue::requeue_expired`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Requeued {
     /// Executions queued again, each after its backoff.
@@ -244,8 +244,10 @@ pub struct ExecutionFilter {
     pub limit: usize,
 }
 
+/// The durable queue: executions written, claimed under a lease, finished or queued
+/// again for a retry, and taken back from runs that are gone.
 #[async_trait]
-pub trait ExecutionStore: Send + Sync {
+pub trait ExecutionQueue: Send + Sync {
     /// Writes a new execution with its trigger request, atomically (and durably:
     /// when this returns, the execution survives a crash). A row written as running
     /// gets its lease (`lease_until_ms`) in the same write, so a caller that runs it
@@ -296,10 +298,7 @@ pub trait ExecutionStore: Send + Sync {
     /// Records how a run ended: the execution ends, or is queued again for a retry.
     /// When a FIFO execution ends, the next one of its queue becomes its head.
     async fn finish_execution(&self, id: &str, finish: &Finish) -> Result<(), StoreError>;
-    /// Appends log lines, after those a previous run of the execution wrote (the
-    /// caller numbers its lines from 1).
-    async fn append_logs(&self, id: &str, lines: &[LogLine]) -> Result<(), StoreError>;
-    /// [`append_logs`](Self::append_logs) then
+    /// [`append_logs`](ExecutionArchive::append_logs) then
     /// [`finish_execution`](Self::finish_execution), in one transaction: how every run
     /// ends, so it costs one write to the store rather than two.
     async fn finish_with_logs(
@@ -308,6 +307,25 @@ pub trait ExecutionStore: Send + Sync {
         lines: &[LogLine],
         finish: &Finish,
     ) -> Result<(), StoreError>;
+    /// Executions left `running` by a run that is gone (the process stopped, or the
+    /// run was dropped: its lease ended before `expired_before_ms`, or it has none) go
+    /// back to the queue with one more crash requeue, not before `now_ms` plus their
+    /// backoff; those that already had `policy.max_requeues` fail with
+    /// [`HOST_CRASH_LOOP`] instead (their flow's retry policy is not applied).
+    /// Instance event flows (trigger `event`) fail with [`INTERRUPTED`]: they belong
+    /// to a deploy or remove request that is gone.
+    async fn requeue_expired(
+        &self,
+        now_ms: i64,
+        expired_before_ms: i64,
+        policy: &CrashPolicy,
+    ) -> Result<Requeued, StoreError>;
+}
+
+/// What is kept of executions: the rows as stored and their listing, records, logs,
+/// trigger requests and large results, until retention deletes them.
+#[async_trait]
+pub trait ExecutionArchive: Send + Sync {
     async fn get_execution(&self, tenant: &str, id: &str) -> Result<Option<Execution>, StoreError>;
     /// The record of a finished execution (JSON).
     async fn execution_record(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError>;
@@ -331,19 +349,9 @@ pub trait ExecutionStore: Send + Sync {
         tenant: &str,
         id: &str,
     ) -> Result<Option<Payload>, StoreError>;
-    /// Executions left `running` by a run that is gone (the process stopped, or the
-    /// run was dropped: its lease ended before `expired_before_ms`, or it has none) go
-    /// back to the queue with one more crash requeue, not before `now_ms` plus their
-    /// backoff; those that already had `policy.max_requeues` fail with
-    /// [`HOST_CRASH_LOOP`] instead (their flow's retry policy is not applied).
-    /// Instance event flows (trigger `event`) fail with [`INTERRUPTED`]: they belong
-    /// to a deploy or remove request that is gone.
-    async fn requeue_expired(
-        &self,
-        now_ms: i64,
-        expired_before_ms: i64,
-        policy: &CrashPolicy,
-    ) -> Result<Requeued, StoreError>;
+    /// Appends log lines, after those a previous run of the execution wrote (the
+    /// caller numbers its lines from 1).
+    async fn append_logs(&self, id: &str, lines: &[LogLine]) -> Result<(), StoreError>;
     /// Deletes finished executions created before `cutoff_ms` (with logs and
     /// payloads); returns how many.
     async fn delete_executions_before(&self, cutoff_ms: i64) -> Result<u64, StoreError>;
@@ -362,3 +370,8 @@ pub trait ExecutionStore: Send + Sync {
         reference: &str,
     ) -> Result<Option<Vec<u8>>, StoreError>;
 }
+
+/// Executions, queued and kept: the store's resource trait for them.
+pub trait ExecutionStore: ExecutionQueue + ExecutionArchive {}
+
+impl<T: ExecutionQueue + ExecutionArchive> ExecutionStore for T {}

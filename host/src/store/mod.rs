@@ -17,7 +17,7 @@ pub mod tenants;
 
 pub use components::ComponentStore;
 pub use customers::CustomerStore;
-pub use executions::ExecutionStore;
+pub use executions::{ExecutionArchive, ExecutionQueue, ExecutionStore};
 pub use instances::InstanceStore;
 pub use integrations::IntegrationStore;
 pub use schedules::ScheduleStore;

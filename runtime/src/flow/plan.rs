@@ -194,6 +194,17 @@ pub(crate) struct ErrorPolicy {
     pub ignore_final_error: bool,
 }
 
+impl ErrorPolicy {
+    /// A step without `errorConfig`: its first error fails the flow.
+    pub(crate) const FAIL: ErrorPolicy = ErrorPolicy {
+        handler: ErrorHandler::Fail,
+        max_retries: 0,
+        delay_seconds: 0,
+        exponential: false,
+        ignore_final_error: false,
+    };
+}
+
 pub(crate) struct BranchOnValueNode {
     pub slot: usize,
     pub key: Arc<str>,

@@ -4,10 +4,9 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use deadpool_sqlite::rusqlite::{
-    self, Connection, OptionalExtension, Row, TransactionBehavior, params,
-};
+use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::versions::{self, Versioned};
 use super::{SqliteStore, sql};
 use crate::store::components::{
     CompileRecord, ComponentStore, ComponentSummary, ComponentUsers, ComponentVersion,
@@ -18,39 +17,25 @@ use crate::store::{StoreError, now_ms};
 const COLUMNS: &str = "key, version, hash, world, manifest, size, created_ms, \
                        compile_time_us, compile_peak_memory_bytes";
 
-fn version_row(row: &Row<'_>) -> rusqlite::Result<ComponentVersion> {
-    Ok(ComponentVersion {
-        key: row.get(0)?,
-        version: row.get(1)?,
-        hash: row.get(2)?,
-        world: row.get(3)?,
-        manifest: row.get(4)?,
-        size: row.get(5)?,
-        created_ms: row.get(6)?,
-        compile: CompileRecord {
-            time_us: row.get(7)?,
-            peak_memory_bytes: row.get(8)?,
-        },
-    })
-}
+impl Versioned for ComponentVersion {
+    const TABLE: &'static str = "component_versions";
+    const COLUMNS: &'static str = COLUMNS;
 
-fn select_version(
-    connection: &Connection,
-    tenant: &str,
-    key: &str,
-    version: i64,
-) -> Result<Option<ComponentVersion>, StoreError> {
-    connection
-        .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM component_versions
-                 WHERE tenant_id = ?1 AND key = ?2 AND version = ?3"
-            ),
-            params![tenant, key, version],
-            version_row,
-        )
-        .optional()
-        .map_err(sql)
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ComponentVersion {
+            key: row.get(0)?,
+            version: row.get(1)?,
+            hash: row.get(2)?,
+            world: row.get(3)?,
+            manifest: row.get(4)?,
+            size: row.get(5)?,
+            created_ms: row.get(6)?,
+            compile: CompileRecord {
+                time_us: row.get(7)?,
+                peak_memory_bytes: row.get(8)?,
+            },
+        })
+    }
 }
 
 #[async_trait]
@@ -65,18 +50,9 @@ impl ComponentStore for SqliteStore {
             let transaction = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql)?;
-            let existing = transaction
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM component_versions
-                         WHERE tenant_id = ?1 AND key = ?2 AND hash = ?3"
-                    ),
-                    params![tenant, new.key, new.hash],
-                    version_row,
-                )
-                .optional()
-                .map_err(sql)?;
-            if let Some(existing) = existing {
+            if let Some(existing) =
+                versions::find(&transaction, &tenant, &new.key, "hash", &new.hash)?
+            {
                 return Ok((existing, false));
             }
             transaction
@@ -133,27 +109,11 @@ impl ComponentStore for SqliteStore {
     async fn list_components(&self, tenant: &str) -> Result<Vec<ComponentSummary>, StoreError> {
         let tenant = tenant.to_string();
         self.interact(move |connection| {
-            let mut statement = connection
-                .prepare(
-                    "SELECT v.key, v.version, v.hash, v.world, v.manifest, v.size, v.created_ms,
-                            v.compile_time_us, v.compile_peak_memory_bytes, c.count
-                     FROM component_versions v
-                     JOIN (SELECT key, MAX(version) AS latest, COUNT(*) AS count
-                           FROM component_versions WHERE tenant_id = ?1 GROUP BY key) c
-                       ON c.key = v.key AND c.latest = v.version
-                     WHERE v.tenant_id = ?1
-                     ORDER BY v.key",
-                )
-                .map_err(sql)?;
-            let rows = statement
-                .query_map([tenant], |row| {
-                    Ok(ComponentSummary {
-                        latest: version_row(row)?,
-                        versions: row.get(9)?,
-                    })
-                })
-                .map_err(sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+            let latest = versions::latest(connection, &tenant)?;
+            Ok(latest
+                .into_iter()
+                .map(|(latest, versions)| ComponentSummary { latest, versions })
+                .collect())
         })
         .await
     }
@@ -164,19 +124,8 @@ impl ComponentStore for SqliteStore {
         key: &str,
     ) -> Result<Vec<ComponentVersion>, StoreError> {
         let (tenant, key) = (tenant.to_string(), key.to_string());
-        self.interact(move |connection| {
-            let mut statement = connection
-                .prepare(&format!(
-                    "SELECT {COLUMNS} FROM component_versions
-                     WHERE tenant_id = ?1 AND key = ?2 ORDER BY version"
-                ))
-                .map_err(sql)?;
-            let rows = statement
-                .query_map(params![tenant, key], version_row)
-                .map_err(sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
-        })
-        .await
+        self.interact(move |connection| versions::all(connection, &tenant, &key))
+            .await
     }
 
     async fn component_version(
@@ -186,8 +135,10 @@ impl ComponentStore for SqliteStore {
         version: i64,
     ) -> Result<Option<ComponentVersion>, StoreError> {
         let (tenant, key) = (tenant.to_string(), key.to_string());
-        self.interact(move |connection| select_version(connection, &tenant, &key, version))
-            .await
+        self.interact(move |connection| {
+            versions::find(connection, &tenant, &key, "version", &version)
+        })
+        .await
     }
 
     async fn component_bytes(
@@ -224,7 +175,7 @@ impl ComponentStore for SqliteStore {
             let transaction = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql)?;
-            let Some(row) = select_version(&transaction, &tenant, &key, version)? else {
+            let Some(row) = versions::find::<ComponentVersion>(&transaction, &tenant, &key, "version", &version)? else {
                 return Err(StoreError::NotFound(format!(
                     "component `{key}` version {version}"
                 )));

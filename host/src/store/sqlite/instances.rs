@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, params};
+use deadpool_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, ToSql, params};
 
 use super::{SqliteStore, sql};
 use crate::store::StoreError;
@@ -50,6 +50,50 @@ fn with_status((mut instance, status): (Instance, String)) -> Result<Instance, S
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Backend(err.to_string()))
+}
+
+/// An instance as the columns of [`COLUMNS`] hold it, in their order (`?1` is `id`,
+/// `?15` is `updated_ms`): the one parameter list of the insert and the update, so the
+/// two cannot disagree on a column.
+struct InstanceRow {
+    instance: Instance,
+    config: String,
+    allowed_hosts: String,
+    flow_settings: String,
+    status: &'static str,
+}
+
+impl InstanceRow {
+    fn new(instance: &Instance) -> Result<Self, StoreError> {
+        Ok(InstanceRow {
+            config: to_json(&instance.config)?,
+            allowed_hosts: to_json(&instance.allowed_hosts)?,
+            flow_settings: to_json(&instance.flow_settings)?,
+            status: instance.status.as_str(),
+            instance: instance.clone(),
+        })
+    }
+
+    fn params(&self) -> [&dyn ToSql; 15] {
+        let instance = &self.instance;
+        [
+            &instance.id,
+            &instance.tenant_id,
+            &instance.customer_id,
+            &instance.name,
+            &instance.integration_key,
+            &instance.integration_version,
+            &instance.enabled,
+            &self.config,
+            &instance.sealed_connections,
+            &self.allowed_hosts,
+            &self.flow_settings,
+            &self.status,
+            &instance.status_detail,
+            &instance.created_ms,
+            &instance.updated_ms,
+        ]
+    }
 }
 
 // The reads below are on the webhook hot path: cached statements, so each request
@@ -142,37 +186,17 @@ impl InstanceStore for SqliteStore {
         instance: &Instance,
         webhooks: &[(String, String)],
     ) -> Result<(), StoreError> {
-        let instance = instance.clone();
+        let row = InstanceRow::new(instance)?;
         let webhooks = webhooks.to_vec();
-        let (config, hosts, settings) = (
-            to_json(&instance.config)?,
-            to_json(&instance.allowed_hosts)?,
-            to_json(&instance.flow_settings)?,
-        );
         self.interact(move |connection| {
             let transaction = connection.transaction().map_err(sql)?;
             transaction
                 .execute(
                     &format!("INSERT INTO instances ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
-                    params![
-                        instance.id,
-                        instance.tenant_id,
-                        instance.customer_id,
-                        instance.name,
-                        instance.integration_key,
-                        instance.integration_version,
-                        instance.enabled,
-                        config,
-                        instance.sealed_connections,
-                        hosts,
-                        settings,
-                        instance.status.as_str(),
-                        instance.status_detail,
-                        instance.created_ms,
-                        instance.updated_ms,
-                    ],
+                    &row.params()[..],
                 )
                 .map_err(sql)?;
+            let instance = &row.instance;
             for (flow, token) in &webhooks {
                 transaction
                     .execute(
@@ -214,36 +238,17 @@ impl InstanceStore for SqliteStore {
     }
 
     async fn save_instance(&self, instance: &Instance) -> Result<(), StoreError> {
-        let instance = instance.clone();
-        let (config, hosts, settings) = (
-            to_json(&instance.config)?,
-            to_json(&instance.allowed_hosts)?,
-            to_json(&instance.flow_settings)?,
-        );
+        let row = InstanceRow::new(instance)?;
         let updated = self
             .interact(move |connection| {
+                // The insert's parameters: `created_ms` (?14) is bound and never changes.
                 connection
                     .execute(
                         "UPDATE instances SET customer_id = ?3, name = ?4, integration_key = ?5, integration_version = ?6,
                          enabled = ?7, config = ?8, connections = ?9, allowed_hosts = ?10, flow_settings = ?11,
-                         status = ?12, status_detail = ?13, updated_ms = ?14
-                         WHERE tenant_id = ?1 AND id = ?2",
-                        params![
-                            instance.tenant_id,
-                            instance.id,
-                            instance.customer_id,
-                            instance.name,
-                            instance.integration_key,
-                            instance.integration_version,
-                            instance.enabled,
-                            config,
-                            instance.sealed_connections,
-                            hosts,
-                            settings,
-                            instance.status.as_str(),
-                            instance.status_detail,
-                            instance.updated_ms,
-                        ],
+                         status = ?12, status_detail = ?13, updated_ms = ?15
+                         WHERE id = ?1 AND tenant_id = ?2",
+                        &row.params()[..],
                     )
                     .map_err(sql)
             })

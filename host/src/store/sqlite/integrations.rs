@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::versions::{self, Versioned};
 use super::{SqliteStore, sql};
 use crate::store::integrations::{
     IntegrationStore, IntegrationSummary, IntegrationVersion, NewIntegrationVersion, Pin,
@@ -14,19 +15,24 @@ use crate::store::{StoreError, now_ms};
 
 const COLUMNS: &str = "key, version, definition, definition_hash, pins, created_ms";
 
-fn version_row(row: &Row<'_>) -> rusqlite::Result<IntegrationVersion> {
-    let pins: String = row.get(4)?;
-    let pins: BTreeMap<String, Pin> = serde_json::from_str(&pins).map_err(|err| {
-        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(err))
-    })?;
-    Ok(IntegrationVersion {
-        key: row.get(0)?,
-        version: row.get(1)?,
-        definition: row.get(2)?,
-        definition_hash: row.get(3)?,
-        pins,
-        created_ms: row.get(5)?,
-    })
+impl Versioned for IntegrationVersion {
+    const TABLE: &'static str = "integration_versions";
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let pins: String = row.get(4)?;
+        let pins: BTreeMap<String, Pin> = serde_json::from_str(&pins).map_err(|err| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(err))
+        })?;
+        Ok(IntegrationVersion {
+            key: row.get(0)?,
+            version: row.get(1)?,
+            definition: row.get(2)?,
+            definition_hash: row.get(3)?,
+            pins,
+            created_ms: row.get(5)?,
+        })
+    }
 }
 
 #[async_trait]
@@ -43,18 +49,13 @@ impl IntegrationStore for SqliteStore {
             let transaction = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql)?;
-            let existing = transaction
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM integration_versions
-                         WHERE tenant_id = ?1 AND key = ?2 AND definition_hash = ?3"
-                    ),
-                    params![tenant, new.key, new.definition_hash],
-                    version_row,
-                )
-                .optional()
-                .map_err(sql)?;
-            if let Some(existing) = existing {
+            if let Some(existing) = versions::find(
+                &transaction,
+                &tenant,
+                &new.key,
+                "definition_hash",
+                &new.definition_hash,
+            )? {
                 return Ok((existing, false));
             }
             for (component, pin) in &new.pins {
@@ -117,26 +118,11 @@ impl IntegrationStore for SqliteStore {
     async fn list_integrations(&self, tenant: &str) -> Result<Vec<IntegrationSummary>, StoreError> {
         let tenant = tenant.to_string();
         self.interact(move |connection| {
-            let mut statement = connection
-                .prepare(
-                    "SELECT v.key, v.version, v.definition, v.definition_hash, v.pins, v.created_ms, c.count
-                     FROM integration_versions v
-                     JOIN (SELECT key, MAX(version) AS latest, COUNT(*) AS count
-                           FROM integration_versions WHERE tenant_id = ?1 GROUP BY key) c
-                       ON c.key = v.key AND c.latest = v.version
-                     WHERE v.tenant_id = ?1
-                     ORDER BY v.key",
-                )
-                .map_err(sql)?;
-            let rows = statement
-                .query_map([tenant], |row| {
-                    Ok(IntegrationSummary {
-                        latest: version_row(row)?,
-                        versions: row.get(6)?,
-                    })
-                })
-                .map_err(sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+            let latest = versions::latest(connection, &tenant)?;
+            Ok(latest
+                .into_iter()
+                .map(|(latest, versions)| IntegrationSummary { latest, versions })
+                .collect())
         })
         .await
     }
@@ -147,19 +133,8 @@ impl IntegrationStore for SqliteStore {
         key: &str,
     ) -> Result<Vec<IntegrationVersion>, StoreError> {
         let (tenant, key) = (tenant.to_string(), key.to_string());
-        self.interact(move |connection| {
-            let mut statement = connection
-                .prepare(&format!(
-                    "SELECT {COLUMNS} FROM integration_versions
-                     WHERE tenant_id = ?1 AND key = ?2 ORDER BY version"
-                ))
-                .map_err(sql)?;
-            let rows = statement
-                .query_map(params![tenant, key], version_row)
-                .map_err(sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
-        })
-        .await
+        self.interact(move |connection| versions::all(connection, &tenant, &key))
+            .await
     }
 
     async fn integration_version(
@@ -170,17 +145,7 @@ impl IntegrationStore for SqliteStore {
     ) -> Result<Option<IntegrationVersion>, StoreError> {
         let (tenant, key) = (tenant.to_string(), key.to_string());
         self.interact(move |connection| {
-            connection
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM integration_versions
-                         WHERE tenant_id = ?1 AND key = ?2 AND version = ?3"
-                    ),
-                    params![tenant, key, version],
-                    version_row,
-                )
-                .optional()
-                .map_err(sql)
+            versions::find(connection, &tenant, &key, "version", &version)
         })
         .await
     }

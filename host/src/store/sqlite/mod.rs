@@ -11,6 +11,7 @@ mod integrations;
 mod schedules;
 mod state;
 mod tenants;
+mod versions;
 mod writer;
 
 use std::path::{Path, PathBuf};
