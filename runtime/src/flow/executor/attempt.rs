@@ -77,6 +77,23 @@ pub(crate) fn classify_outcome(outcome: Outcome) -> Result<Returned, AttemptErro
     }
 }
 
+/// How what `Runtime::execute` returned ends an attempt, its outcome and metering
+/// noted in the attempt's `record`.
+pub(crate) fn classify(
+    result: Result<ExecutionReport, ExecuteError>,
+    record: &mut AttemptRecord,
+) -> Result<Returned, AttemptError> {
+    match result {
+        Err(err) => Err(classify_execute_error(&err)),
+        Ok(ExecutionReport { outcome, metering }) => {
+            record.outcome = outcome.status().to_string();
+            record.fuel_used = metering.fuel_used;
+            record.peak_memory_bytes = metering.peak_memory_bytes;
+            classify_outcome(outcome)
+        }
+    }
+}
+
 /// A sandbox that did not run the guest. `busy` (every slot stayed taken for the
 /// runtime's bounded wait) and an instance that could not be created are retryable:
 /// the host may answer 503 or queue the execution again.
@@ -129,17 +146,20 @@ pub(crate) fn action_output(returned: Returned) -> Result<Output, AttemptError> 
     }
 }
 
-/// What a code-native flow's `invoke` returns for the outcome of the action it called.
-/// The engine's invoker and the test harness both answer through this, so component
+/// What a code-native flow's `invoke` returns for the outcome of the action it called:
+/// the engine's invoker (through [`SandboxCall::run`], [`action_output`] and
+/// [`AttemptError::to_guest_error`]) and the test harness answer alike, so component
 /// authors test against the error kinds a server applies.
-pub fn invoke_result(outcome: Outcome) -> Result<Output, GuestError> {
+#[cfg(any(test, feature = "harness"))]
+pub(crate) fn invoke_result(outcome: Outcome) -> Result<Output, GuestError> {
     classify_outcome(outcome)
         .and_then(action_output)
         .map_err(|failed| failed.to_guest_error())
 }
 
 /// What `invoke` returns when the sandbox could not run the action at all.
-pub fn invoke_refused(err: &ExecuteError) -> GuestError {
+#[cfg(any(test, feature = "harness"))]
+pub(crate) fn invoke_refused(err: &ExecuteError) -> GuestError {
     classify_execute_error(err).to_guest_error()
 }
 
@@ -286,15 +306,7 @@ impl SandboxCall<'_> {
             peak_memory_bytes: 0,
             error: None,
         };
-        let ended = match result {
-            Err(err) => Err(classify_execute_error(&err)),
-            Ok(ExecutionReport { outcome, metering }) => {
-                record.outcome = outcome.status().to_string();
-                record.fuel_used = metering.fuel_used;
-                record.peak_memory_bytes = metering.peak_memory_bytes;
-                classify_outcome(outcome)
-            }
-        };
+        let ended = classify(result, &mut record);
         Attempted {
             record,
             logs: sink.take(),

@@ -4,14 +4,13 @@
 //! `values`; a code-native flow runs as one sandbox whose `invoke` calls become steps
 //! (`invoker`), and flow calls go through the embedder's launcher (`flow_call`).
 
-mod attempt;
+pub(crate) mod attempt;
 mod flow_call;
 mod invoker;
 mod options;
 mod values;
 mod walk;
 
-pub use attempt::{invoke_refused, invoke_result};
 pub use options::{EngineOptions, RunEnv, Sleeper, TokioSleeper};
 pub use values::{code_flow_payload, data_value, trigger_results};
 
