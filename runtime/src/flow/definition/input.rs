@@ -121,15 +121,7 @@ impl Input {
                             })
                             .collect::<Result<Vec<_>, _>>()
                             .map(|items| Input::Complex(Complex::List(items))),
-                        Some(Value::Object(entries)) => entries
-                            .iter()
-                            .map(|(name, item)| {
-                                Input::from_json(item)
-                                    .map(|input| (name.clone(), input))
-                                    .map_err(|err| format!("value.{name}: {err}"))
-                            })
-                            .collect::<Result<BTreeMap<_, _>, _>>()
-                            .map(|entries| Input::Complex(Complex::Object(entries))),
+                        Some(Value::Object(entries)) => Input::object_from_json(entries, "value."),
                         _ => Err(
                             "the value of a `complex` input must be a list or an object \
                              of inputs"
@@ -147,6 +139,25 @@ impl Input {
                 .into()),
             scalar => Ok(Input::Value(scalar.clone())),
         }
+    }
+}
+
+impl Input {
+    /// A `complex` object of inputs read from JSON; an entry's error is named
+    /// `{prefix}{name}`.
+    pub(crate) fn object_from_json(
+        entries: &Map<String, Value>,
+        prefix: &str,
+    ) -> Result<Input, String> {
+        entries
+            .iter()
+            .map(|(name, item)| {
+                Input::from_json(item)
+                    .map(|input| (name.clone(), input))
+                    .map_err(|err| format!("{prefix}{name}: {err}"))
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()
+            .map(|entries| Input::Complex(Complex::Object(entries)))
     }
 }
 

@@ -473,15 +473,7 @@ pub struct StopExecution {
 fn headers_input<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Input>, D::Error> {
     let value = Value::deserialize(deserializer)?;
     let input = match &value {
-        Value::Object(map) if !map.contains_key("type") => map
-            .iter()
-            .map(|(name, item)| {
-                Input::from_json(item)
-                    .map(|input| (name.clone(), input))
-                    .map_err(|err| format!("{name}: {err}"))
-            })
-            .collect::<Result<BTreeMap<_, _>, _>>()
-            .map(|entries| Input::Complex(Complex::Object(entries))),
+        Value::Object(map) if !map.contains_key("type") => Input::object_from_json(map, ""),
         Value::Array(_) => Ok(Input::Value(value.clone())),
         _ => Input::from_json(&value),
     };

@@ -16,7 +16,7 @@ pub use values::{code_flow_payload, data_value, trigger_results};
 
 use walk::Run;
 
-use crate::flow::plan::{Plan, TriggerPlan};
+use crate::flow::plan::{FlowPlan, Plan, TriggerPlan};
 use crate::flow::record::ExecutionRecord;
 use crate::{Call, ExecutionReport, HttpRequest, Runtime};
 
@@ -68,17 +68,19 @@ impl FlowEngine {
         request: HttpRequest,
         env: &RunEnv,
     ) -> Result<ExecutionRecord, RunError> {
-        let integration = &plan.inner;
-        let Some(flow_plan) = integration.flow(flow) else {
-            return Err(RunError::UnknownFlow {
-                flow: flow.to_string(),
-                integration: integration.name.clone(),
-                known: plan.flow_keys().join(", "),
-            });
-        };
+        let flow_plan = flow_plan(plan, flow)?;
         let mut run = Run::new(&self.runtime, &self.options, plan, flow_plan, env);
         Ok(run.execute(request).await)
     }
+}
+
+/// Flow `flow` of `plan`, or the error that names the flows it has.
+fn flow_plan<'p>(plan: &'p Plan, flow: &str) -> Result<&'p FlowPlan, RunError> {
+    plan.inner.flow(flow).ok_or_else(|| RunError::UnknownFlow {
+        flow: flow.to_string(),
+        integration: plan.inner.name.clone(),
+        known: plan.flow_keys().join(", "),
+    })
 }
 
 /// The instance lifecycle hook of a component trigger.
@@ -102,14 +104,7 @@ impl FlowEngine {
         hook: InstanceHook,
         env: &RunEnv,
     ) -> Result<Option<ExecutionReport>, RunError> {
-        let integration = &plan.inner;
-        let Some(flow_plan) = integration.flow(flow) else {
-            return Err(RunError::UnknownFlow {
-                flow: flow.to_string(),
-                integration: integration.name.clone(),
-                known: plan.flow_keys().join(", "),
-            });
-        };
+        let flow_plan = flow_plan(plan, flow)?;
         let TriggerPlan::Component {
             entry,
             trigger,

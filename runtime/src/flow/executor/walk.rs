@@ -262,20 +262,21 @@ impl<'a> Run<'a> {
         let started_ms = now_ms();
         let started = Instant::now();
         let mut record = self.new_record(TRIGGER_KEY, StepKind::Trigger, started_ms);
+        let fail = |this: &mut Self, mut record: StepRecord, error: StepError| {
+            record.status = StepStatus::Failed;
+            record.error = Some(error.clone());
+            this.steps.push(record.finished(started));
+            Err(Failure {
+                step: TRIGGER_KEY.to_string(),
+                error,
+            })
+        };
         let flow = self.flow;
         match &flow.trigger {
             TriggerPlan::Webhook => {
                 let body = match body_value(&request.body, header(&request, "content-type")) {
                     Ok(body) => body,
-                    Err(error) => {
-                        record.status = StepStatus::Failed;
-                        record.error = Some(error.clone());
-                        self.steps.push(record.finished(started));
-                        return Err(Failure {
-                            step: TRIGGER_KEY.to_string(),
-                            error,
-                        });
-                    }
+                    Err(error) => return fail(self, record, error),
                 };
                 let results = Arc::new(trigger_results(&request, body));
                 record.result = Some(self.recorded(&results, TRIGGER_KEY).await);
@@ -291,15 +292,6 @@ impl<'a> Run<'a> {
             } => {
                 record.component = Some(component_key.to_string());
                 record.action = Some(trigger.clone());
-                let fail = |this: &mut Self, mut record: StepRecord, error: StepError| {
-                    record.status = StepStatus::Failed;
-                    record.error = Some(error.clone());
-                    this.steps.push(record.finished(started));
-                    Err(Failure {
-                        step: TRIGGER_KEY.to_string(),
-                        error,
-                    })
-                };
                 let inputs = match self.values.write_fields(inputs) {
                     Ok(inputs) => inputs,
                     Err(error) => return fail(self, record, error),
@@ -448,26 +440,20 @@ impl<'a> Run<'a> {
             .values
             .resolve(&node.value)
             .map_err(|error| self.control_failure(&node.key, kind, started_ms, error))?;
+        let mut chosen = None;
         for (name, candidate, steps) in &node.branches {
             let candidate = self
                 .values
                 .resolve(candidate)
                 .map_err(|error| self.control_failure(&node.key, kind, started_ms, error))?;
             if compare(Operator::Equal, value.as_ref(), candidate.as_ref()).unwrap_or(false) {
-                return self
-                    .take_branch(node.slot, &node.key, kind, name, steps, started_ms)
-                    .await;
+                chosen = Some((name.as_ref(), steps.as_slice()));
+                break;
             }
         }
-        self.take_branch(
-            node.slot,
-            &node.key,
-            kind,
-            "Else",
-            &node.else_steps,
-            started_ms,
-        )
-        .await
+        let (name, steps) = chosen.unwrap_or(("Else", &node.else_steps));
+        self.take_branch(node.slot, &node.key, kind, name, steps, started_ms)
+            .await
     }
 
     async fn branch_on_expression(
@@ -477,10 +463,11 @@ impl<'a> Run<'a> {
         self.count_step(&node.key)?;
         let started_ms = now_ms();
         let kind = StepKind::BranchOnExpression;
+        let mut chosen = None;
         for (name, condition, steps) in &node.branches {
             let verdict = condition.evaluate(&mut |term: &CInput| self.values.resolve(term));
-            let chosen = match verdict {
-                Ok(Ok(chosen)) => chosen,
+            let verdict = match verdict {
+                Ok(Ok(verdict)) => verdict,
                 Ok(Err(error)) => {
                     let error = StepError::new(
                         StepErrorKind::Expression,
@@ -490,21 +477,14 @@ impl<'a> Run<'a> {
                 }
                 Err(error) => return Err(self.control_failure(&node.key, kind, started_ms, error)),
             };
-            if chosen {
-                return self
-                    .take_branch(node.slot, &node.key, kind, name, steps, started_ms)
-                    .await;
+            if verdict {
+                chosen = Some((name.as_ref(), steps.as_slice()));
+                break;
             }
         }
-        self.take_branch(
-            node.slot,
-            &node.key,
-            kind,
-            "Else",
-            &node.else_steps,
-            started_ms,
-        )
-        .await
+        let (name, steps) = chosen.unwrap_or(("Else", &node.else_steps));
+        self.take_branch(node.slot, &node.key, kind, name, steps, started_ms)
+            .await
     }
 
     async fn run_loop(&mut self, node: &LoopNode, kind: StepKind) -> Result<Control, Failure> {
