@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use sluice_runtime::flow::{ExecutionRecord, FlowPolicy, ResultStore};
+use sluice_runtime::flow::{ExecutionRecord, FlowPolicy, ResultStore, StepErrorKind};
 use sluice_runtime::{HttpRequest, Limits, LogLevel, LogRecord, LogSink};
 use tracing::Instrument as _;
 
@@ -325,7 +325,7 @@ pub async fn run(
             let busy = record
                 .error
                 .as_ref()
-                .is_some_and(|error| error.kind == "busy");
+                .is_some_and(|error| error.kind == StepErrorKind::Busy);
             let retry_at_ms = (status == ExecutionStatus::Failed && !execution.synchronous)
                 .then(|| {
                     if busy {

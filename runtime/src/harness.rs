@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::flow::executor::attempt::{invoke_refused, invoke_result};
 pub use crate::guest_build::{GuestBuildError, build_component};
 use crate::{
     Call, Capabilities, Connection, Data, EgressPolicy, EgressRuleError, ExecuteError,
@@ -596,7 +597,7 @@ impl HarnessInvoker {
             .runtime
             .execute(flow, call, context, &self.capabilities, &self.limits)
             .await
-            .map_err(|err| GuestError::fatal(err.to_string()))?;
+            .map_err(|err| invoke_refused(&err))?;
         self.flow_invocations
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -639,17 +640,9 @@ impl Invoker for HarnessInvoker {
             .runtime
             .execute(loaded, call, context, &self.capabilities, &self.limits)
             .await
-            .map_err(|err| GuestError::fatal(err.to_string()))?;
-        let result = match &report.outcome {
-            Outcome::Completed {
-                result: Returned::Output(output),
-            } => Ok(output.clone()),
-            Outcome::GuestError { error } => Err(error.clone()),
-            other => Err(GuestError::fatal(format!(
-                "{component}.{action} ended with {}",
-                other.status()
-            ))),
-        };
+            .map_err(|err| invoke_refused(&err))?;
+        // The server's classification, so a timeout is `retryable` here as there.
+        let result = invoke_result(report.outcome.clone());
         self.invocations
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -669,16 +662,7 @@ impl Invoker for HarnessInvoker {
         payload: String,
     ) -> Result<Output, GuestError> {
         let (_, outcome) = self.run_flow(caller, name, payload, true).await?;
-        match outcome {
-            Outcome::Completed {
-                result: Returned::Output(output),
-            } => Ok(output),
-            Outcome::GuestError { error } => Err(error),
-            other => Err(GuestError::fatal(format!(
-                "flow `{name}` ended with {}",
-                other.status()
-            ))),
-        }
+        invoke_result(outcome)
     }
 
     async fn invoke_flow_async(
@@ -691,5 +675,123 @@ impl Invoker for HarnessInvoker {
         // effects; its outcome is in `Run::flow_invocations`.
         let (execution_id, _) = self.run_flow(caller, name, payload, false).await?;
         Ok(execution_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::flow::executor::attempt::{action_output, classify};
+    use crate::flow::record::AttemptRecord;
+    use crate::{ExecutionReport, GuestErrorKind, Metering};
+
+    /// One outcome of every variant; the match fails to compile when a variant is
+    /// added, so the agreement below covers it too.
+    fn every_outcome() -> Vec<Outcome> {
+        let outcomes = vec![
+            Outcome::Completed {
+                result: Returned::Output(Output::json("{}")),
+            },
+            Outcome::GuestError {
+                error: GuestError {
+                    kind: GuestErrorKind::Connection,
+                    message: "token expired".into(),
+                    connection: Some("GitHub".into()),
+                },
+            },
+            Outcome::OutOfFuel { limit: 10 },
+            Outcome::MemoryLimit {
+                limit: 10,
+                requested: 20,
+            },
+            Outcome::Timeout { limit_ms: 5 },
+            Outcome::Trap {
+                message: "unreachable".into(),
+                backtrace: None,
+                stderr: Some("panicked".into()),
+            },
+            Outcome::OutputTooLarge {
+                size: 20,
+                limit: 10,
+            },
+            Outcome::InvalidOutput {
+                message: "not JSON".into(),
+            },
+            Outcome::LogLimit { limit: 10 },
+            Outcome::HostCallLimit { limit: 10 },
+        ];
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Completed { .. }
+                | Outcome::GuestError { .. }
+                | Outcome::OutOfFuel { .. }
+                | Outcome::MemoryLimit { .. }
+                | Outcome::Timeout { .. }
+                | Outcome::Trap { .. }
+                | Outcome::OutputTooLarge { .. }
+                | Outcome::InvalidOutput { .. }
+                | Outcome::LogLimit { .. }
+                | Outcome::HostCallLimit { .. } => {}
+            }
+        }
+        outcomes
+    }
+
+    /// What the server's invoker returns to a flow when the action's sandbox returned
+    /// `result`: the attempt's classification, then the action's output or the error
+    /// as the flow receives it.
+    fn server(result: Result<ExecutionReport, ExecuteError>) -> Result<Output, GuestError> {
+        let mut record = AttemptRecord {
+            attempt: 1,
+            outcome: "not-run".into(),
+            delay_before_ms: 0,
+            duration_us: 0,
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            error: None,
+        };
+        classify(result, &mut record)
+            .and_then(action_output)
+            .map_err(|failed| failed.to_guest_error())
+    }
+
+    fn report(outcome: Outcome) -> ExecutionReport {
+        ExecutionReport {
+            outcome,
+            metering: Metering {
+                fuel_used: 1,
+                peak_memory_bytes: 1,
+                wall_time: Duration::ZERO,
+                instantiate_time: Duration::ZERO,
+                host_calls: 0,
+                log_bytes: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn the_harness_classifies_every_outcome_as_the_server_does() {
+        for outcome in every_outcome() {
+            let status = outcome.status();
+            let harness = invoke_result(outcome.clone());
+            assert_eq!(harness, server(Ok(report(outcome.clone()))), "{status}");
+            let expected = match outcome {
+                Outcome::Completed { .. } => None,
+                Outcome::GuestError { error } => Some(error.kind),
+                // Retrying can fix a timeout, so a flow may call again.
+                Outcome::Timeout { .. } => Some(GuestErrorKind::Retryable),
+                _ => Some(GuestErrorKind::Fatal),
+            };
+            assert_eq!(harness.err().map(|error| error.kind), expected, "{status}");
+        }
+        let busy = ExecuteError::Busy {
+            capacity: 1,
+            waited: Duration::from_millis(1),
+        };
+        let refused = invoke_refused(&busy);
+        assert_eq!(refused.kind, GuestErrorKind::Retryable);
+        assert_eq!(Err(refused), server(Err(busy)));
     }
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::json;
+use sluice_runtime::flow::StepErrorKind;
 
 use super::error::ApiError;
 use super::extract::Path;
@@ -134,7 +135,7 @@ async fn handle(
                     if record
                         .error
                         .as_ref()
-                        .is_some_and(|error| error.kind == "busy") =>
+                        .is_some_and(|error| error.kind == StepErrorKind::Busy) =>
                 {
                     // The global concurrency limit: every sandbox slot stayed taken
                     // for the bounded wait. The caller may try again shortly.
@@ -154,9 +155,11 @@ async fn handle(
                 }
                 Some(record) if !record.succeeded() => {
                     let error = record.error.as_ref();
-                    let kind = error.map(|error| error.kind.as_str());
+                    let kind = error.map(|error| error.kind);
                     let status = match kind {
-                        Some("invalid-input" | "input") => StatusCode::BAD_REQUEST,
+                        Some(StepErrorKind::InvalidInput | StepErrorKind::Input) => {
+                            StatusCode::BAD_REQUEST
+                        }
                         _ => StatusCode::INTERNAL_SERVER_ERROR,
                     };
                     // The caller is the public: the error's kind and step, not its

@@ -23,7 +23,6 @@ pub mod catalog;
 pub mod definition;
 pub mod executor;
 pub mod expression;
-mod invoker;
 pub mod keys;
 pub mod launcher;
 mod logs;
@@ -58,7 +57,8 @@ pub use launcher::{FlowLaunch, FlowLauncher, Launched};
 pub use plan::{FlowPolicy, Plan};
 pub use record::{
     AttemptRecord, ExecutionRecord, ExecutionStatus, FlowKind, FlowResponse, InputSummary,
-    MemoryResultStore, RecordedValue, ResultStore, StepError, StepKind, StepRecord, StepStatus,
+    MemoryResultStore, RecordedValue, ResultStore, StepError, StepErrorKind, StepKind, StepRecord,
+    StepStatus,
 };
 pub use scenario::{
     Expectation, Implementation, Observation, Scenario, ScenarioError, ScenarioEvent,

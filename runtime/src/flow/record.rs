@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::LogRecord;
+use crate::{GuestError, GuestErrorKind, LogRecord, Outcome};
 
 /// One execution of a flow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +206,13 @@ impl StepRecord {
         }
     }
 
+    /// The record ended now, `started` being when the step started.
+    pub(crate) fn finished(mut self, started: Instant) -> Self {
+        self.ended_at_ms = crate::capabilities::log::now_ms();
+        self.duration_us = micros(started.elapsed());
+        self
+    }
+
     /// The inline result, if the result was small enough to keep in the record.
     pub fn result_value(&self) -> Option<&Value> {
         match &self.result {
@@ -212,6 +220,11 @@ impl StepRecord {
             _ => None,
         }
     }
+}
+
+/// A duration as the record writes it, in whole microseconds.
+pub(crate) fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One sandboxed call of a step.
@@ -235,15 +248,152 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepError {
-    /// A guest error kind (`invalid-input`, `connection`, `retryable`, `fatal`), a
-    /// sandbox outcome (`out-of-fuel`, `timeout`, `trap`, ...), or one of the engine's:
-    /// `input` (an input could not be built), `expression` (a condition could not be
-    /// evaluated), `host` (the sandbox could not start), `limit` (an engine limit).
-    pub kind: String,
+    pub kind: StepErrorKind,
     pub message: String,
     /// For connection errors: the connection's config-variable key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
+}
+
+/// The kind of a step error: a guest error kind, a sandbox outcome, or one of the
+/// engine's. Serialized as the kebab-case strings records and the API have always
+/// carried (`invalid-input`, `out-of-fuel`, `time-limit`, ...), so stored records read
+/// back unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepErrorKind {
+    // The guest's own kinds (`GuestErrorKind`).
+    InvalidInput,
+    Connection,
+    Retryable,
+    Fatal,
+    // The sandbox outcomes other than completion and a guest error.
+    OutOfFuel,
+    MemoryLimit,
+    Timeout,
+    Trap,
+    OutputTooLarge,
+    InvalidOutput,
+    LogLimit,
+    HostCallLimit,
+    // The engine's.
+    /// An input could not be built (a config variable without value, loop items that
+    /// are not a list, ...).
+    Input,
+    /// A branch condition could not be evaluated.
+    Expression,
+    /// The sandbox could not start, or the host could not do its part.
+    Host,
+    /// Every sandbox slot stayed taken for the runtime's bounded wait.
+    Busy,
+    /// More than the cap on step runs.
+    Limit,
+    /// The flow's time limit passed before the step could start.
+    TimeLimit,
+}
+
+impl StepErrorKind {
+    /// Every kind, for tests and documentation.
+    pub const ALL: [StepErrorKind; 18] = [
+        StepErrorKind::InvalidInput,
+        StepErrorKind::Connection,
+        StepErrorKind::Retryable,
+        StepErrorKind::Fatal,
+        StepErrorKind::OutOfFuel,
+        StepErrorKind::MemoryLimit,
+        StepErrorKind::Timeout,
+        StepErrorKind::Trap,
+        StepErrorKind::OutputTooLarge,
+        StepErrorKind::InvalidOutput,
+        StepErrorKind::LogLimit,
+        StepErrorKind::HostCallLimit,
+        StepErrorKind::Input,
+        StepErrorKind::Expression,
+        StepErrorKind::Host,
+        StepErrorKind::Busy,
+        StepErrorKind::Limit,
+        StepErrorKind::TimeLimit,
+    ];
+
+    /// The kind as records and the API write it (its serde form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepErrorKind::InvalidInput => "invalid-input",
+            StepErrorKind::Connection => "connection",
+            StepErrorKind::Retryable => "retryable",
+            StepErrorKind::Fatal => "fatal",
+            StepErrorKind::OutOfFuel => "out-of-fuel",
+            StepErrorKind::MemoryLimit => "memory-limit",
+            StepErrorKind::Timeout => "timeout",
+            StepErrorKind::Trap => "trap",
+            StepErrorKind::OutputTooLarge => "output-too-large",
+            StepErrorKind::InvalidOutput => "invalid-output",
+            StepErrorKind::LogLimit => "log-limit",
+            StepErrorKind::HostCallLimit => "host-call-limit",
+            StepErrorKind::Input => "input",
+            StepErrorKind::Expression => "expression",
+            StepErrorKind::Host => "host",
+            StepErrorKind::Busy => "busy",
+            StepErrorKind::Limit => "limit",
+            StepErrorKind::TimeLimit => "time-limit",
+        }
+    }
+
+    /// The guest error kind this is, for the four kinds a guest can return itself.
+    pub fn guest_kind(self) -> Option<GuestErrorKind> {
+        match self {
+            StepErrorKind::InvalidInput => Some(GuestErrorKind::InvalidInput),
+            StepErrorKind::Connection => Some(GuestErrorKind::Connection),
+            StepErrorKind::Retryable => Some(GuestErrorKind::Retryable),
+            StepErrorKind::Fatal => Some(GuestErrorKind::Fatal),
+            _ => None,
+        }
+    }
+
+    /// The kind of a sandbox outcome that is neither a completion nor a guest error.
+    pub fn of_outcome(outcome: &Outcome) -> Option<StepErrorKind> {
+        Some(match outcome {
+            Outcome::Completed { .. } | Outcome::GuestError { .. } => return None,
+            Outcome::OutOfFuel { .. } => StepErrorKind::OutOfFuel,
+            Outcome::MemoryLimit { .. } => StepErrorKind::MemoryLimit,
+            Outcome::Timeout { .. } => StepErrorKind::Timeout,
+            Outcome::Trap { .. } => StepErrorKind::Trap,
+            Outcome::OutputTooLarge { .. } => StepErrorKind::OutputTooLarge,
+            Outcome::InvalidOutput { .. } => StepErrorKind::InvalidOutput,
+            Outcome::LogLimit { .. } => StepErrorKind::LogLimit,
+            Outcome::HostCallLimit { .. } => StepErrorKind::HostCallLimit,
+        })
+    }
+}
+
+impl From<GuestErrorKind> for StepErrorKind {
+    fn from(kind: GuestErrorKind) -> Self {
+        match kind {
+            GuestErrorKind::InvalidInput => StepErrorKind::InvalidInput,
+            GuestErrorKind::Connection => StepErrorKind::Connection,
+            GuestErrorKind::Retryable => StepErrorKind::Retryable,
+            GuestErrorKind::Fatal => StepErrorKind::Fatal,
+        }
+    }
+}
+
+impl std::fmt::Display for StepErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Comparisons with the wire strings, for callers (and tests) that read kinds as text.
+impl PartialEq<str> for StepErrorKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for StepErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl std::fmt::Display for StepError {
@@ -253,9 +403,9 @@ impl std::fmt::Display for StepError {
 }
 
 impl StepError {
-    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(kind: StepErrorKind, message: impl Into<String>) -> Self {
         StepError {
-            kind: kind.into(),
+            kind,
             message: message.into(),
             connection: None,
         }
@@ -264,7 +414,7 @@ impl StepError {
     /// The error as a step result: `{"error": {"kind", "message"}}`.
     pub fn to_result(&self) -> Value {
         let mut error = serde_json::Map::new();
-        error.insert("kind".into(), Value::String(self.kind.clone()));
+        error.insert("kind".into(), Value::String(self.kind.as_str().to_string()));
         error.insert("message".into(), Value::String(self.message.clone()));
         if let Some(connection) = &self.connection {
             error.insert("connection".into(), Value::String(connection.clone()));
@@ -272,6 +422,17 @@ impl StepError {
         let mut result = serde_json::Map::new();
         result.insert("error".into(), Value::Object(error));
         Value::Object(result)
+    }
+}
+
+/// A guest's error as a step error: its kind, message and connection carry over.
+impl From<GuestError> for StepError {
+    fn from(error: GuestError) -> Self {
+        StepError {
+            kind: error.kind.into(),
+            message: error.message,
+            connection: error.connection.filter(|key| !key.is_empty()),
+        }
     }
 }
 
@@ -453,5 +614,41 @@ mod tests {
         assert_eq!(summary.preview, "é");
         assert!(summary.truncated);
         assert_eq!(summary.bytes, 6);
+    }
+
+    #[test]
+    fn step_error_kinds_keep_their_wire_strings() {
+        // The strings stored records and the API have carried; a rename breaks them.
+        let wire = [
+            "invalid-input",
+            "connection",
+            "retryable",
+            "fatal",
+            "out-of-fuel",
+            "memory-limit",
+            "timeout",
+            "trap",
+            "output-too-large",
+            "invalid-output",
+            "log-limit",
+            "host-call-limit",
+            "input",
+            "expression",
+            "host",
+            "busy",
+            "limit",
+            "time-limit",
+        ];
+        for (kind, text) in StepErrorKind::ALL.into_iter().zip(wire) {
+            assert_eq!(kind.as_str(), text);
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(text));
+            let back: StepErrorKind = serde_json::from_value(json!(text)).unwrap();
+            assert_eq!(back, kind);
+        }
+        let error = StepError::new(StepErrorKind::TimeLimit, "late");
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            json!({"kind": "time-limit", "message": "late"})
+        );
     }
 }
