@@ -540,7 +540,7 @@ impl<'a> Run<'a> {
         if let Err(failure) = &ended {
             record.status = StepStatus::Failed;
             record.error = Some(StepError::new(
-                failure.error.kind.clone(),
+                failure.error.kind,
                 format!("step `{}` failed: {}", failure.step, failure.error.message),
             ));
         }
