@@ -42,26 +42,37 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error(transparent)]
+    /// The component could not be built.
     Build(#[from] GuestBuildError),
     #[error("cannot read {path}: {source}")]
+    /// A component file could not be read.
     Read {
+        /// The file.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error(transparent)]
+    /// The component could not be loaded.
     Load(#[from] LoadError),
     #[error(transparent)]
+    /// The runtime could not be created.
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
+    /// The sandbox could not run the call.
     Execute(#[from] ExecuteError),
     #[error(transparent)]
+    /// An egress rule given to the harness is malformed.
     Egress(#[from] EgressRuleError),
     #[error("not JSON: {0}")]
+    /// A value is not JSON, or not the JSON expected.
     Json(#[from] serde_json::Error),
     /// The run did not end the way the accessor expects (e.g. `json()` on an error).
     #[error("expected {expected}, but the execution ended with {actual}")]
     Unexpected {
+        /// What the accessor expected.
         expected: &'static str,
+        /// How the execution actually ended.
         actual: String,
     },
 }
@@ -70,16 +81,22 @@ pub enum HarnessError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
+    /// State of one execution.
     Execution,
+    /// State of one flow of the instance.
     Flow,
+    /// State shared by all flows of the instance.
     Instance,
+    /// State shared by all instances of the integration.
     Integration,
 }
 
 /// One key that an execution created, changed or deleted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StateChange {
+    /// The scope the key is in.
     pub scope: Scope,
+    /// The key.
     pub key: String,
     /// `None`: the key did not exist.
     pub before: Option<Value>,
@@ -90,8 +107,11 @@ pub struct StateChange {
 /// A call made by a code-native flow through `invoke`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Invocation {
+    /// The invoked component's key.
     pub component: String,
+    /// The action called.
     pub action: String,
+    /// The input given to the action.
     pub input: Value,
     /// The invoked action's outcome.
     pub outcome: Outcome,
@@ -102,6 +122,7 @@ pub struct Invocation {
 pub struct FlowInvocation {
     /// The flow's name, as given to [`Harness::with_flow`].
     pub flow: String,
+    /// The child's trigger payload.
     pub payload: Value,
     /// `invoke-flow` (true) or `invoke-flow-async` (false).
     pub synchronous: bool,
@@ -114,7 +135,9 @@ pub struct FlowInvocation {
 /// The result of one harness call.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// How the call ended: a result, a guest error, or a sandbox outcome.
     pub outcome: Outcome,
+    /// Resources the call used.
     pub metering: Metering,
     /// Log lines of the execution (and of the actions it invoked), in order.
     pub logs: Vec<LogRecord>,

@@ -18,22 +18,42 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot read {path}: {source}")]
+    /// A component file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("cannot load {what}: {message}")]
-    Load { what: String, message: String },
+    /// A component could not be compiled or loaded.
+    Load {
+        /// Names the component for the message (its file, for instance).
+        what: String,
+        /// Why it could not be loaded.
+        message: String,
+    },
     #[error("component {hash}: its manifest {message}")]
-    Manifest { hash: String, message: String },
+    /// A component's manifest is missing or malformed.
+    Manifest {
+        /// The component's short hash.
+        hash: String,
+        /// What is wrong with the manifest.
+        message: String,
+    },
     #[error(
         "component `{key}` version `{version}` is in the catalog twice, with hashes {first} and \
          {second}"
     )]
+    /// Two components in the catalog have the same key and version but different bytes.
     Duplicate {
+        /// The component key.
         key: String,
+        /// The version both declare.
         version: String,
+        /// The hash of the component added first.
         first: String,
+        /// The hash of the other one.
         second: String,
     },
 }
@@ -167,6 +187,7 @@ pub struct ComponentManifest {
     pub key: String,
     /// The declared version (`0.0.0` when a flow declares none).
     pub version: String,
+    /// Whether the component is a connector or a code-native flow.
     pub world: World,
     /// Actions by key, with their input schemas.
     pub actions: BTreeMap<String, InputSchema>,
@@ -226,7 +247,9 @@ impl ComponentManifest {
 /// A component ready to run, with its manifest. Cloning is cheap.
 #[derive(Clone)]
 pub struct CatalogEntry {
+    /// The compiled component, ready to instantiate.
     pub component: LoadedComponent,
+    /// What its manifest declares.
     pub manifest: Arc<ComponentManifest>,
 }
 
@@ -254,7 +277,9 @@ pub trait ComponentCatalog: Send + Sync {
 /// A file of a directory that [`MemoryCatalog::load_dir`] could not use.
 #[derive(Debug, Clone)]
 pub struct SkippedFile {
+    /// The file skipped.
     pub path: PathBuf,
+    /// Why it could not be used.
     pub reason: String,
 }
 
@@ -266,6 +291,7 @@ pub struct MemoryCatalog {
 }
 
 impl MemoryCatalog {
+    /// An empty catalog.
     pub fn new() -> Self {
         Self::default()
     }

@@ -34,12 +34,17 @@ pub enum Launched {
     /// is the child's).
     Finished(Box<ExecutionRecord>),
     /// An asynchronous call queued the child.
-    Queued { execution_id: String },
+    Queued {
+        /// The queued child's execution id.
+        execution_id: String,
+    },
     /// The child exists but gave no result: it could not start, or it was still
     /// running when the caller stopped waiting (a `retryable` error; the child goes
     /// on). The caller's step records the child with the error.
     Failed {
+        /// The child's execution id.
         execution_id: String,
+        /// Why it gave no result.
         error: GuestError,
     },
 }
@@ -50,5 +55,6 @@ pub enum Launched {
 /// caller whether retrying can help (`retryable` for a missed deadline).
 #[async_trait]
 pub trait FlowLauncher: Send + Sync {
+    /// Starts the child execution `launch` describes, and waits for it when the call is synchronous.
     async fn launch(&self, launch: FlowLaunch) -> Result<Launched, GuestError>;
 }

@@ -19,16 +19,21 @@ use crate::{GuestError, GuestErrorKind, LogRecord, Outcome};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
+    /// The id of the execution.
     pub execution_id: String,
     /// The integration's name.
     pub integration: String,
     /// The flow's key.
     pub flow: String,
+    /// Whether the flow is declarative or code-native.
     pub kind: FlowKind,
+    /// Whether the execution succeeded or failed.
     pub status: ExecutionStatus,
     /// Milliseconds since the Unix epoch.
     pub started_at_ms: u64,
+    /// When the execution ended, in milliseconds since the Unix epoch.
     pub ended_at_ms: u64,
+    /// How long the execution took, in microseconds.
     pub duration_us: u64,
     /// The step the execution failed at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +97,9 @@ impl ExecutionRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FlowKind {
+    /// Steps in a definition, run by the engine.
     Declarative,
+    /// A code-native flow: a component of world `flow`.
     Code,
 }
 
@@ -100,7 +107,9 @@ pub enum FlowKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ExecutionStatus {
+    /// The flow ran to its end, or to a `stopExecution` step.
     Succeeded,
+    /// The execution ended with an error (see `failed_step`).
     Failed,
 }
 
@@ -108,13 +117,21 @@ pub enum ExecutionStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum StepKind {
+    /// The flow's trigger.
     Trigger,
+    /// An action step.
     Action,
+    /// A `branchOnValue` step.
     BranchOnValue,
+    /// A `branchOnExpression` step.
     BranchOnExpression,
+    /// A `loopOverItems` step.
     LoopOverItems,
+    /// A `loopNTimes` step.
     LoopNTimes,
+    /// A `breakLoop` step.
     BreakLoop,
+    /// A `stopExecution` step.
     StopExecution,
     /// The `on-execution` call of a code-native flow.
     Code,
@@ -128,7 +145,9 @@ pub enum StepKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum StepStatus {
+    /// The step did its work.
     Succeeded,
+    /// The step failed and stopped the flow.
     Failed,
     /// Failed, and the flow went on (`ignore`, or `retry` with `ignoreFinalError`).
     Ignored,
@@ -138,12 +157,15 @@ pub enum StepStatus {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepRecord {
+    /// The step's key (`trigger` for the trigger).
     pub key: String,
+    /// What kind of step it is.
     pub kind: StepKind,
     /// The indices of the enclosing loops' iterations, outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iteration: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The key of the component called.
     pub component: Option<String>,
     /// The action (or trigger) called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,9 +176,13 @@ pub struct StepRecord {
     /// The execution that flow call started (its parent is this execution).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_execution_id: Option<String>,
+    /// How the step ended.
     pub status: StepStatus,
+    /// When the step started, in milliseconds since the Unix epoch.
     pub started_at_ms: u64,
+    /// When the step ended, in milliseconds since the Unix epoch.
     pub ended_at_ms: u64,
+    /// How long the step took, in microseconds.
     pub duration_us: u64,
     /// Each sandboxed attempt (empty for control steps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -166,13 +192,16 @@ pub struct StepRecord {
     /// The highest over attempts.
     pub peak_memory_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The start of the step's input.
     pub input: Option<InputSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The step's result.
     pub result: Option<RecordedValue>,
     /// The branch taken (branch steps), or chosen by an action or trigger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why the step failed.
     pub error: Option<StepError>,
     /// Log lines the step's sandboxes wrote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -237,10 +266,14 @@ pub struct AttemptRecord {
     pub outcome: String,
     /// The wait before this attempt, in milliseconds.
     pub delay_before_ms: u64,
+    /// How long the attempt ran, in microseconds.
     pub duration_us: u64,
+    /// Fuel the attempt's sandbox consumed.
     pub fuel_used: u64,
+    /// Highest linear memory of the attempt's sandbox, in bytes.
     pub peak_memory_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why the attempt failed.
     pub error: Option<StepError>,
 }
 
@@ -248,7 +281,9 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepError {
+    /// What kind of failure it is.
     pub kind: StepErrorKind,
+    /// What went wrong, for a person.
     pub message: String,
     /// For connection errors: the connection's config-variable key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,18 +298,30 @@ pub struct StepError {
 #[serde(rename_all = "kebab-case")]
 pub enum StepErrorKind {
     // The guest's own kinds (`GuestErrorKind`).
+    /// The guest refused its input.
     InvalidInput,
+    /// A connection was missing, invalid or refused.
     Connection,
+    /// A failure that may pass on a retry.
     Retryable,
+    /// A failure that no retry will fix.
     Fatal,
     // The sandbox outcomes other than completion and a guest error.
+    /// The sandbox ran out of fuel.
     OutOfFuel,
+    /// The sandbox exceeded its memory limit.
     MemoryLimit,
+    /// The sandbox exceeded its time limit.
     Timeout,
+    /// The guest trapped.
     Trap,
+    /// The guest's output exceeded its size limit.
     OutputTooLarge,
+    /// The guest's output was not what its interface requires.
     InvalidOutput,
+    /// The guest wrote more logs than allowed.
     LogLimit,
+    /// The guest made more host calls than allowed.
     HostCallLimit,
     // The engine's.
     /// An input could not be built (a config variable without value, loop items that
@@ -403,6 +450,7 @@ impl std::fmt::Display for StepError {
 }
 
 impl StepError {
+    /// An error of `kind` with `message`, without a connection.
     pub fn new(kind: StepErrorKind, message: impl Into<String>) -> Self {
         StepError {
             kind,
@@ -440,9 +488,11 @@ impl From<GuestError> for StepError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InputSummary {
+    /// Size of the input's JSON, in bytes.
     pub bytes: usize,
     /// The first bytes of the input's JSON.
     pub preview: String,
+    /// Whether the preview is shorter than the input.
     pub truncated: bool,
 }
 
@@ -463,10 +513,13 @@ impl InputSummary {
 /// A result in the record: inline, or stored by reference when it is large.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordedValue {
+    /// The value itself.
     Inline(Arc<Value>),
+    /// The value is kept in the [`ResultStore`].
     Stored {
         /// The [`ResultStore`] reference.
         reference: String,
+        /// Size of the value's JSON, in bytes.
         bytes: usize,
         /// The first bytes of the JSON.
         preview: String,
@@ -531,12 +584,16 @@ impl<'de> Deserialize<'de> for RecordedValue {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlowResponse {
+    /// HTTP status code.
     pub status: u16,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Response headers, name and value, in order.
     pub headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The response's content type.
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The response body.
     pub body: Option<RecordedValue>,
 }
 
@@ -557,6 +614,7 @@ pub struct MemoryResultStore {
 }
 
 impl MemoryResultStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

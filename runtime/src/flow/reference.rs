@@ -36,11 +36,13 @@ impl RefField {
 /// array index too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
+    /// The segment as written.
     pub key: String,
     index: Option<usize>,
 }
 
 impl Segment {
+    /// A segment for `key`; a key of digits also indexes arrays.
     pub fn new(key: impl Into<String>) -> Self {
         let key = key.into();
         let index = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
@@ -57,6 +59,7 @@ impl Segment {
 pub struct Reference {
     /// The step (or `trigger`) the reference starts at.
     pub root: String,
+    /// Which value of the root the reference reads.
     pub field: RefField,
     /// The path inside the field's value.
     pub path: Vec<Segment>,

@@ -19,12 +19,15 @@ use crate::{ConfigSource, HttpRequest, StaticConfig};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scenario {
+    /// Names the scenario in reports.
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the scenario checks, for people reading it.
     pub description: Option<String>,
     /// Config variables of the instance, layered over the environment's config.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, Value>,
+    /// The events to send, in order.
     pub events: Vec<ScenarioEvent>,
 }
 
@@ -38,8 +41,10 @@ pub struct ScenarioEvent {
     /// keys (by default, a route is a flow key).
     pub flow: String,
     #[serde(default)]
+    /// The request the event sends.
     pub request: ScenarioRequest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the execution must end with; nothing is checked when absent.
     pub expect: Option<Expectation>,
 }
 
@@ -48,12 +53,16 @@ pub struct ScenarioEvent {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScenarioRequest {
     #[serde(default = "post")]
+    /// HTTP method (default `POST`).
     pub method: String,
     #[serde(default)]
+    /// Request path (default empty).
     pub path: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Query parameters.
     pub query: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Request headers.
     pub headers: BTreeMap<String, String>,
     /// A JSON body (sent with `content-type: application/json` unless a header says
     /// otherwise).
@@ -118,6 +127,7 @@ impl ScenarioRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expectation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whether the execution must succeed or fail.
     pub status: Option<ExecutionStatus>,
     /// The HTTP status of the execution's response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,12 +139,14 @@ pub struct Expectation {
 pub struct Implementation {
     /// Names the implementation in reports (`declarative`, `code-native`).
     pub name: String,
+    /// The compiled integration.
     pub plan: Plan,
     /// Scenario route → flow key; routes not listed are flow keys themselves.
     pub routes: BTreeMap<String, String>,
 }
 
 impl Implementation {
+    /// An implementation named `name` running `plan`, with no routes.
     pub fn new(name: impl Into<String>, plan: Plan) -> Self {
         Implementation {
             name: name.into(),
@@ -188,11 +200,16 @@ impl Implementation {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("invalid scenario: {0}")]
+    /// The scenario file could not be read or is malformed.
     Parse(String),
     #[error("{implementation}: event `{event}`: {source}")]
+    /// An event's execution could not start.
     Run {
+        /// The implementation being run.
         implementation: String,
+        /// The label of the event.
         event: String,
+        /// Why the execution could not start.
         source: RunError,
     },
 }
@@ -200,7 +217,9 @@ pub enum ScenarioError {
 /// What the caller of one event observed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
+    /// The event's label.
     pub label: String,
+    /// Whether the execution succeeded.
     pub status: ExecutionStatus,
     /// The response status and its inline body, if the execution had a response.
     pub response: Option<(u16, Option<Value>)>,
@@ -209,9 +228,11 @@ pub struct Observation {
 /// The records of one scenario run, and the expectations that did not hold.
 #[derive(Debug, Clone)]
 pub struct ScenarioRun {
+    /// Name of the implementation run.
     pub implementation: String,
     /// Event label and its execution's record, in order.
     pub records: Vec<(String, ExecutionRecord)>,
+    /// The expectations that did not hold, one message each.
     pub mismatches: Vec<String>,
 }
 
@@ -254,6 +275,7 @@ impl ScenarioRun {
 }
 
 impl Scenario {
+    /// Reads a scenario from `text` in `format`.
     pub fn parse(text: &str, format: Format) -> Result<Scenario, ScenarioError> {
         let value: Value = match format {
             Format::Json => {
@@ -274,6 +296,7 @@ impl Scenario {
         Self::parse(&text, Format::of_path(path))
     }
 
+    /// Reads a scenario from YAML text.
     pub fn from_yaml(text: &str) -> Result<Scenario, ScenarioError> {
         Self::parse(text, Format::Yaml)
     }

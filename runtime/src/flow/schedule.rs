@@ -23,16 +23,34 @@ pub enum ScheduleError {
         "malformed cron expression `{expression}`: {reason} (write 5 fields `minute hour \
          day-of-month month day-of-week`, or 6 with seconds first)"
     )]
-    Cron { expression: String, reason: String },
+    /// The cron expression does not parse.
+    Cron {
+        /// The expression as written.
+        expression: String,
+        /// What the cron parser objected to.
+        reason: String,
+    },
     #[error("the cron expression `{expression}` never fires: no date matches it")]
-    NeverFires { expression: String },
+    /// The cron expression parses, but no date matches it.
+    NeverFires {
+        /// The expression as written.
+        expression: String,
+    },
     #[error("unknown time zone `{name}`: use an IANA name such as `Europe/Paris` or `UTC`")]
-    TimeZone { name: String },
+    /// The time zone is not an IANA time zone name.
+    TimeZone {
+        /// The name as written.
+        name: String,
+    },
     #[error(
         "a schedule is a cron string or an object `{{\"cron\": ..., \"timezone\": ...}}`, got \
          {value}"
     )]
-    Value { value: String },
+    /// The schedule is neither a cron string nor a `{cron, timezone}` object.
+    Value {
+        /// The value given, as JSON.
+        value: String,
+    },
 }
 
 /// A parsed cron expression in its time zone.

@@ -10,8 +10,11 @@ use super::reference::Reference;
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TemplatePart {
+    /// Literal text.
     Text(String),
+    /// A `{{reference}}` interpolation.
     Reference(Reference),
+    /// A `{{#config var}}` interpolation, by the variable's key.
     ConfigVar(String),
 }
 

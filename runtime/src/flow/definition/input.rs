@@ -28,7 +28,9 @@ pub enum Input {
 /// The value of a `complex` input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Complex {
+    /// A list, each item an input.
     List(Vec<Input>),
+    /// An object, each value an input.
     Object(BTreeMap<String, Input>),
 }
 

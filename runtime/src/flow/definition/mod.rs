@@ -44,6 +44,7 @@ pub struct Definition {
     /// Display name of the integration.
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the integration does, for people reading it.
     pub description: Option<String>,
     /// The components the flows use, by component key, each pinned to one version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -51,6 +52,7 @@ pub struct Definition {
     /// Config variables, shared by every flow of the integration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_vars: Vec<ConfigVar>,
+    /// The flows of the integration.
     pub flows: Vec<Flow>,
 }
 
@@ -66,6 +68,7 @@ pub struct ComponentPin {
     #[serde(deserialize_with = "string_or_integer")]
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The sha256 of the component's bytes (hex), filled in at publish time; when set, only that build matches.
     pub hash: Option<String>,
 }
 
@@ -110,10 +113,13 @@ pub struct ConfigVar {
     /// The reference key: letters, digits, spaces, `-` and `_`.
     pub key: String,
     #[serde(default)]
+    /// What kind of value the variable holds (default `string`).
     pub data_type: ConfigVarType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The value used when the instance sets none.
     pub default_value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the variable is for, for the person configuring an instance.
     pub description: Option<String>,
 }
 
@@ -122,18 +128,31 @@ pub struct ConfigVar {
 #[serde(rename_all = "camelCase")]
 pub enum ConfigVarType {
     #[default]
+    /// Text.
     String,
+    /// A number.
     Number,
+    /// `true` or `false`.
     Boolean,
+    /// A calendar date.
     Date,
+    /// A date and time.
     Timestamp,
+    /// One value out of a fixed list.
     Picklist,
+    /// Source code or a snippet, kept as text.
     Code,
+    /// Any JSON value.
     Json,
+    /// Credentials of a connection to an outside service.
     Connection,
+    /// A schedule: a cron expression, optionally with a time zone.
     Schedule,
+    /// A selection of objects of an outside system.
     ObjectSelection,
+    /// A mapping of fields between objects of two systems.
     ObjectFieldMap,
+    /// A value entered through a JSON form.
     JsonForm,
 }
 
@@ -145,8 +164,10 @@ pub struct Flow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Display name of the flow.
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the flow does, for people reading it.
     pub description: Option<String>,
     /// A component trigger; absent means the built-in webhook trigger, which passes
     /// the request through.
@@ -269,6 +290,7 @@ pub struct Trigger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CodeFlow {
+    /// Key of the flow component in the integration's `components`.
     pub component: String,
 }
 
@@ -282,8 +304,10 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Display name of the step; its key is derived from it when `key` is absent.
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the step does, for people reading it.
     pub description: Option<String>,
     /// `component.action`, the component pinned in `components`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,18 +319,25 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_config: Option<ErrorConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Runs the branch whose value matches an input.
     pub branch_on_value: Option<BranchOnValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Runs the first branch whose condition holds.
     pub branch_on_expression: Option<BranchOnExpression>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Runs steps once per item of a list.
     pub loop_over_items: Option<LoopOverItems>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Runs steps a number of times.
     pub loop_n_times: Option<LoopNTimes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Ends the innermost enclosing loop.
     pub break_loop: Option<BreakLoop>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Ends the execution successfully, with a response.
     pub stop_execution: Option<StopExecution>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Runs another flow of the instance as a child execution.
     pub invoke_flow: Option<InvokeFlow>,
 }
 
@@ -332,6 +363,7 @@ impl Step {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ErrorConfig {
     #[serde(default)]
+    /// Whether a failure fails the flow, is ignored or is retried (default `fail`).
     pub error_handler_type: ErrorHandler,
     /// Retries after the first attempt, 0 to 5 (`retry` only; default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -364,9 +396,12 @@ pub enum ErrorHandler {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BranchOnValue {
+    /// The value the branches' values are compared with.
     pub value: Input,
+    /// The branches, tried in order.
     pub branches: Vec<ValueBranch>,
     #[serde(default, rename = "else", skip_serializing_if = "Vec::is_empty")]
+    /// Steps run when no branch matches (`else` in the file).
     pub else_steps: Vec<Step>,
 }
 
@@ -374,9 +409,12 @@ pub struct BranchOnValue {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValueBranch {
+    /// Name of the branch, as the step's `branch` reports it.
     pub name: String,
+    /// The value that selects this branch.
     pub value: Input,
     #[serde(default)]
+    /// Steps run when this branch is taken.
     pub steps: Vec<Step>,
 }
 
@@ -385,8 +423,10 @@ pub struct ValueBranch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BranchOnExpression {
+    /// The branches, tried in order.
     pub branches: Vec<ExpressionBranch>,
     #[serde(default, rename = "else", skip_serializing_if = "Vec::is_empty")]
+    /// Steps run when no condition holds (`else` in the file).
     pub else_steps: Vec<Step>,
 }
 
@@ -394,9 +434,12 @@ pub struct BranchOnExpression {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExpressionBranch {
+    /// Name of the branch, as the step's `branch` reports it.
     pub name: String,
+    /// The condition that selects this branch.
     pub condition: Condition,
     #[serde(default)]
+    /// Steps run when this branch is taken.
     pub steps: Vec<Step>,
 }
 
@@ -404,7 +447,9 @@ pub struct ExpressionBranch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoopOverItems {
+    /// The list to iterate over.
     pub items: Input,
+    /// Steps run for each item.
     pub steps: Vec<Step>,
 }
 
@@ -412,7 +457,9 @@ pub struct LoopOverItems {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoopNTimes {
+    /// How many iterations to run.
     pub count: Input,
+    /// Steps run on each iteration.
     pub steps: Vec<Step>,
 }
 
@@ -462,8 +509,10 @@ pub struct StopExecution {
     )]
     pub headers: Option<Input>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The response's content type.
     pub content_type: Option<Input>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The response body.
     pub body: Option<Input>,
 }
 

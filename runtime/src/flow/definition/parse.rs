@@ -13,7 +13,9 @@ use crate::flow::validate::{InvalidDefinition, ValidationError};
 /// The syntax of a definition file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// YAML.
     Yaml,
+    /// JSON.
     Json,
 }
 

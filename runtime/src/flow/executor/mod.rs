@@ -24,9 +24,13 @@ use crate::{Call, ExecutionReport, HttpRequest, Runtime};
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("no flow `{flow}` in integration `{integration}` (its flows: {known})")]
+    /// The integration has no flow with the requested key.
     UnknownFlow {
+        /// The key asked for.
         flow: String,
+        /// The integration's name.
         integration: String,
+        /// The keys of its flows, comma-separated.
         known: String,
     },
     /// An instance hook could not start (its inputs, or the sandbox refused the call).
@@ -42,18 +46,22 @@ pub struct FlowEngine {
 }
 
 impl FlowEngine {
+    /// An engine on `runtime` with the default options.
     pub fn new(runtime: Runtime) -> Self {
         Self::with_options(runtime, EngineOptions::default())
     }
 
+    /// An engine on `runtime` with `options`.
     pub fn with_options(runtime: Runtime, options: EngineOptions) -> Self {
         FlowEngine { runtime, options }
     }
 
+    /// The runtime the engine runs steps on.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
 
+    /// The settings of the engine.
     pub fn options(&self) -> &EngineOptions {
         &self.options
     }

@@ -15,6 +15,7 @@ use crate::{Capabilities, ExecutionContext, Limits};
 /// Waits between retries. Tests substitute one that records the delays instead.
 #[async_trait]
 pub trait Sleeper: Send + Sync {
+    /// Waits for `duration`.
     async fn sleep(&self, duration: Duration);
 }
 
@@ -41,7 +42,9 @@ pub struct EngineOptions {
     pub inline_result_bytes: usize,
     /// How much of each step's input the record keeps.
     pub input_preview_bytes: usize,
+    /// Keeps the results too large to record inline.
     pub results: Arc<dyn ResultStore>,
+    /// Waits between retries.
     pub sleeper: Arc<dyn Sleeper>,
     /// Starts the child executions of `invokeFlow` steps and `invoke-flow` calls;
     /// without one, those fail with an error that says so.
@@ -69,6 +72,7 @@ pub struct RunEnv {
     /// generated when empty). The engine sets `flow_name` (to the flow's key), `step`
     /// and `attempt` itself.
     pub context: ExecutionContext,
+    /// What the execution's sandboxes may reach: state, connections, config, logs, egress.
     pub capabilities: Capabilities,
     /// The budgets of each step's sandbox.
     pub limits: Limits,

@@ -28,28 +28,51 @@ pub use operators::compare;
 /// A comparison operator (seed §3.1), by its key in the definition file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operator {
+    /// `equal`: `==`, or deep equality whose leaves compare with `==`.
     Equal,
+    /// `notEqual`: not loosely equal.
     NotEqual,
+    /// `greaterThan`: left > right.
     GreaterThan,
+    /// `greaterThanOrEqual`: left >= right.
     GreaterThanOrEqual,
+    /// `lessThan`: left < right.
     LessThan,
+    /// `lessThanOrEqual`: left <= right.
     LessThanOrEqual,
+    /// `in`: left is a substring of, a member of, or a key of the right.
     In,
+    /// `notIn`: the negation of `in`.
     NotIn,
+    /// `isEmpty`: left is `""` or `[]`.
     IsEmpty,
+    /// `isNotEmpty`: the negation of `isEmpty`.
     IsNotEmpty,
+    /// `exactlyMatches`: strictly equal, the terms compared as given.
     ExactlyMatches,
+    /// `doesNotExactlyMatch`: the negation of `exactlyMatches`.
     DoesNotExactlyMatch,
+    /// `startsWith`: the right starts with the left.
     StartsWith,
+    /// `doesNotStartWith`: the negation of `startsWith`.
     DoesNotStartWith,
+    /// `endsWith`: the right ends with the left.
     EndsWith,
+    /// `doesNotEndWith`: the negation of `endsWith`.
     DoesNotEndWith,
+    /// `dateTimeAfter`: left is a later instant than right.
     DateTimeAfter,
+    /// `dateTimeBefore`: left is an earlier instant than right.
     DateTimeBefore,
+    /// `dateTimeSame`: left and right are the same instant.
     DateTimeSame,
+    /// `isTrue`: left is `true`, `yes` and the like, or truthy.
     IsTrue,
+    /// `isFalse`: the negation of `isTrue`.
     IsFalse,
+    /// `doesNotExist`: left is undefined, null, 0, false or `""`.
     DoesNotExist,
+    /// `exists`: the negation of `doesNotExist`.
     Exists,
 }
 
@@ -144,10 +167,15 @@ pub struct ExpressionError(pub String);
 /// a plan, plain values in tests).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr<T> {
+    /// True when every sub-condition is true.
     And(Vec<Expr<T>>),
+    /// True when any sub-condition is true.
     Or(Vec<Expr<T>>),
+    /// One comparison of two terms (one for unary operators).
     Compare {
+        /// The operator.
         op: Operator,
+        /// The left term.
         left: T,
         /// `None` for unary operators.
         right: Option<T>,
@@ -157,7 +185,9 @@ pub enum Expr<T> {
 /// A malformed condition: `path` is relative to the condition (`[1][2]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConditionError {
+    /// Where in the condition, relative to its root (`[1][2]`).
     pub path: String,
+    /// What is wrong there.
     pub message: String,
 }
 

@@ -44,13 +44,16 @@ const DEFAULT_DELAY_SECONDS: u32 = 1;
 pub struct ValidationError {
     /// Where in the file: `flows[0].steps[3].inputs.ticketId` (empty for the document).
     pub path: String,
+    /// What is wrong.
     pub message: String,
     /// For syntax errors, where the parser stopped.
     pub line: Option<u64>,
+    /// For syntax errors, the column where the parser stopped.
     pub column: Option<u64>,
 }
 
 impl ValidationError {
+    /// An error at `path` (no line or column).
     pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
         ValidationError {
             path: path.into(),
@@ -79,10 +82,12 @@ impl fmt::Display for ValidationError {
 /// A definition that cannot run, with every problem found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidDefinition {
+    /// Every problem found, in document order.
     pub errors: Vec<ValidationError>,
 }
 
 impl InvalidDefinition {
+    /// A definition with one problem.
     pub fn single(error: ValidationError) -> Self {
         InvalidDefinition {
             errors: vec![error],
