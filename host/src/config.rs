@@ -129,7 +129,7 @@ impl ServerConfig {
             compiler: sluice_runtime::Compiler::InProcess,
             compile_concurrency: sluice_runtime::engine::default_compile_concurrency(),
             compile_concurrency_per_tenant: 1,
-            tenant_parallelism: half_the_cores(),
+            tenant_parallelism: sluice_runtime::engine::half_the_cores(),
         }
     }
 
@@ -140,9 +140,4 @@ impl ServerConfig {
     pub fn artifacts_dir(&self) -> PathBuf {
         self.data_dir.join("artifacts")
     }
-}
-
-/// Half the cores, at least one: the server's share of the executor for one tenant.
-fn half_the_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
 }

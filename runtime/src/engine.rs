@@ -247,6 +247,12 @@ fn new_engine(config: &Config) -> Result<Engine, RuntimeError> {
 
 /// Half the cores, at least one.
 pub fn default_compile_concurrency() -> usize {
+    half_the_cores()
+}
+
+/// Half the cores, at least one: what a host gives one kind of work (compiles) or one
+/// tenant (`sluice serve --tenant-parallelism`) so that it cannot take every core.
+pub fn half_the_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
 }
 
