@@ -45,40 +45,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const USAGE: &str = "usage: cargo bench -p sluice --bench containment [-- --quick]   \
     (or SLUICE_BENCH_QUICK=1; without --bench, as under `cargo test`, the run is quick)";
 
-fn sizes() -> Result<Sizes, String> {
-    Ok(if support::bench_is_quick(USAGE)? {
-        QUICK
-    } else {
-        FULL
-    })
-}
-
 fn main() -> ExitCode {
-    let sizes = match sizes() {
-        Ok(sizes) => sizes,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(64);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start tokio: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(sizes)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("containment: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    support::bench_main("containment", USAGE, QUICK, FULL, run)
 }
 
 /// B's calls for `phase`, one after another; each call's latency, or the first error.
@@ -148,15 +116,6 @@ async fn keep_compiling(
     Ok(())
 }
 
-/// The value at quantile `q` of sorted `values` (nearest rank).
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -165,9 +124,9 @@ fn ms(duration: Duration) -> f64 {
 fn row(setup: &str, phase: &str, latencies: &mut [Duration]) -> (Duration, Duration) {
     latencies.sort_unstable();
     let (p50, p90, p99) = (
-        quantile(latencies, 0.5),
-        quantile(latencies, 0.9),
-        quantile(latencies, 0.99),
+        support::nearest_rank(latencies, 0.5),
+        support::nearest_rank(latencies, 0.9),
+        support::nearest_rank(latencies, 0.99),
     );
     println!(
         "{setup:<8} {phase:<9} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",

@@ -46,40 +46,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 const USAGE: &str = "usage: cargo bench -p sluice --bench fairness [-- --quick]   \
     (or SLUICE_BENCH_QUICK=1; without --bench, as under `cargo test`, the run is quick)";
 
-fn sizes() -> Result<Sizes, String> {
-    Ok(if support::bench_is_quick(USAGE)? {
-        QUICK
-    } else {
-        FULL
-    })
-}
-
 fn main() -> ExitCode {
-    let sizes = match sizes() {
-        Ok(sizes) => sizes,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(64);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start tokio: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(sizes)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("fairness: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    support::bench_main("fairness", USAGE, QUICK, FULL, run)
 }
 
 /// One execution as the API reports it, times in Unix milliseconds.
@@ -196,26 +164,17 @@ async fn trickle(url: &str, count: usize) -> Result<Vec<String>, String> {
     Ok(ids)
 }
 
-/// The value at quantile `q` of sorted `values` (nearest rank).
-fn quantile(sorted: &[i64], q: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// A table row; returns the median latency.
 fn row(phase: &str, tenant: &str, timings: &[Timing]) -> i64 {
     let mut latencies: Vec<i64> = timings.iter().map(Timing::latency).collect();
     latencies.sort_unstable();
     let failed = timings.iter().filter(|timing| !timing.succeeded).count();
-    let median = quantile(&latencies, 0.5);
+    let median = support::nearest_rank(&latencies, 0.5);
     println!(
         "{phase:<6} {tenant:<7} {:>6} {median:>10} {:>8} {:>8} {failed:>7}",
         timings.len(),
-        quantile(&latencies, 0.9),
-        quantile(&latencies, 0.99),
+        support::nearest_rank(&latencies, 0.9),
+        support::nearest_rank(&latencies, 0.99),
     );
     median
 }

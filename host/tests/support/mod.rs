@@ -505,6 +505,58 @@ pub fn webhook_path(instance: &Value, flow: &str) -> String {
     url[start..].to_string()
 }
 
+/// The `main` of a benchmark built on this support: the quick or full sizes (see
+/// [`bench_is_quick`]; a usage error exits 64), a two-worker tokio runtime like the
+/// machine's, and `run`'s error printed under the benchmark's `name`.
+pub fn bench_main<S, F, Fut>(
+    name: &str,
+    usage: &str,
+    quick: S,
+    full: S,
+    run: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(S) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    use std::process::ExitCode;
+    let sizes = match bench_is_quick(usage) {
+        Ok(true) => quick,
+        Ok(false) => full,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(64);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start tokio: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(sizes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{name}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The value at quantile `q` of `sorted` (nearest rank); the default when empty.
+pub fn nearest_rank<T: Copy + Default>(sorted: &[T], q: f64) -> T {
+    if sorted.is_empty() {
+        return T::default();
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 /// Whether a benchmark built on this support (`host/benches/`) makes its quick run:
 /// `cargo bench` passes `--bench`; without it (`cargo test --all-targets`, or the
 /// binary run by hand) the run is quick, as is one given `--quick` or
