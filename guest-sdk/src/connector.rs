@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::bindings::flow::sluice::flow::types as wit;
 use crate::context::Context;
 use crate::error::{Error, parse_input};
+use crate::oauth2::OAuth2;
 use crate::output::{IntoOutput, Output, to_json_text};
 use crate::schema::input_schema;
 use crate::trigger::{Request, TriggerResponse};
@@ -693,6 +694,7 @@ pub struct ConnectionType {
     kind: String,
     display: Display,
     inputs: SchemaFn,
+    oauth2: Option<OAuth2>,
 }
 
 impl ConnectionType {
@@ -703,7 +705,15 @@ impl ConnectionType {
             kind: kind.into(),
             display: Display::default(),
             inputs: || json!({ "type": "object" }),
+            oauth2: None,
         }
+    }
+
+    /// Makes the host run OAuth 2.0 for this connection type: it obtains the token,
+    /// refreshes it, and hands the guest only the access token (see [`OAuth2`]).
+    pub fn oauth2(mut self, oauth2: OAuth2) -> Self {
+        self.oauth2 = Some(oauth2);
+        self
     }
 
     /// Display name (default: the key).
@@ -726,12 +736,16 @@ impl ConnectionType {
     }
 
     fn manifest(&self) -> Value {
-        json!({
+        let mut manifest = json!({
             "key": self.key,
             "kind": self.kind,
             "display": self.display.to_json(&self.key),
             "inputs": (self.inputs)(),
-        })
+        });
+        if let Some(oauth2) = &self.oauth2 {
+            manifest["oauth2"] = oauth2.manifest();
+        }
+        manifest
     }
 }
 

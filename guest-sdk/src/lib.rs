@@ -17,6 +17,7 @@
 //! | [`http`] | [`Http`] client over `wasi:http` |
 //! | [`trigger`] | [`Request`], [`TriggerResponse`], [`HttpResponse`] |
 //! | [`hmac`] | GitHub- and Zendesk-style webhook signatures |
+//! | [`oauth2`] | [`oauth2::OAuth2`]: the OAuth 2.0 settings of a connection type |
 //! | [`log`] | [`log::Level`] and the functions behind the logging macros |
 //! | [`output`] | [`Output`], [`Data`], [`IntoOutput`] |
 //! | [`error`](mod@error) | [`Error`] |
@@ -31,6 +32,7 @@ pub mod error;
 pub mod hmac;
 pub mod http;
 pub mod log;
+pub mod oauth2;
 pub mod output;
 pub mod schema;
 pub mod trigger;

@@ -43,8 +43,8 @@ pub use capabilities::connections::{
     Connection, ConnectionError, ConnectionProvider, OAuthToken, StaticConnections,
 };
 pub use capabilities::http::{
-    CidrError, EgressPolicy, EgressRuleError, NetworkPolicy, OutboundLimits, REFUSALS_LOGGED,
-    Resolver, StaticResolver, SystemResolver,
+    CidrError, EgressPolicy, EgressRuleError, FetchError, NetworkPolicy, OutboundLimits,
+    REFUSALS_LOGGED, Resolver, StaticResolver, SystemResolver, fetch,
 };
 pub use capabilities::invoke::Invoker;
 pub use capabilities::log::{

@@ -1,7 +1,8 @@
 //! Outbound HTTP: the tenant's allow-list by name ([`EgressPolicy`], `policy.rs`), the
 //! operator's policy by address with the outbound caps ([`NetworkPolicy`],
 //! `address.rs`), the connection the host opens itself (`connect.rs`), and the
-//! `wasi:http` hook that ties them together for one execution (`EgressHooks`).
+//! `wasi:http` hook that ties them together for one execution (`EgressHooks`), and
+//! [`fetch`] for the requests the host sends itself on a tenant's behalf.
 //!
 //! Deny by default, in this order: the name must be on the allow-list; the execution
 //! and its tenant must be under their in-flight caps; every address the name resolves
@@ -12,6 +13,7 @@
 
 mod address;
 mod connect;
+mod fetch;
 mod policy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +25,7 @@ pub use self::address::{
     CidrError, NetworkPolicy, OutboundLimits, ResolveFuture, Resolver, StaticResolver,
     SystemResolver, is_special_purpose,
 };
+pub use self::fetch::{FetchError, fetch};
 pub use self::policy::{EgressPolicy, EgressRuleError, MAX_RULES};
 
 use self::address::TenantSlot;
