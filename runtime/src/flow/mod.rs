@@ -42,10 +42,11 @@ pub use catalog::{
 };
 pub use definition::{
     BranchOnExpression, BranchOnValue, BreakLoop, CodeFlow, Complex, ComponentPin, Condition,
-    ConfigVar, ConfigVarType, DEFINITION_VERSION, Definition, ErrorConfig, ErrorHandler,
-    ExpressionBranch, Flow, FlowEvent, FlowQueue, FlowRetry, Format, Input, InvokeFlow, LoopNTimes,
-    LoopOverItems, MAX_DOCUMENT_DEPTH, MAX_FLOW_RETRIES, MAX_FLOW_RETRY_DELAY_MINUTES,
-    MAX_STEP_DEPTH, Schedule, Step, StopExecution, Trigger, ValueBranch,
+    ConfigVar, ConfigVarType, ConnectionTypeRef, DEFINITION_VERSION, DataSourceRef, Definition,
+    ErrorConfig, ErrorHandler, ExpressionBranch, Flow, FlowEvent, FlowQueue, FlowRetry, Format,
+    Input, InvokeFlow, LoopNTimes, LoopOverItems, MAX_DOCUMENT_DEPTH, MAX_FLOW_RETRIES,
+    MAX_FLOW_RETRY_DELAY_MINUTES, MAX_STEP_DEPTH, Schedule, Step, StopExecution, Trigger,
+    ValueBranch,
 };
 pub use executor::{
     EngineOptions, FlowEngine, InstanceHook, RunEnv, RunError, Sleeper, TokioSleeper,

@@ -116,7 +116,33 @@ pub fn definition_schema() -> Value {
                         ]
                     },
                     "defaultValue": {},
-                    "description": {"type": "string"}
+                    "description": {"type": "string"},
+                    "label": {"type": "string"},
+                    "connection": {
+                        "description": "For a `connection` variable: the connection type `key` a pinned `component` declares.",
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["component", "key"],
+                        "properties": {
+                            "component": {"type": "string", "minLength": 1},
+                            "key": {"type": "string", "minLength": 1}
+                        }
+                    },
+                    "dataSource": {
+                        "description": "The data source `key` of a pinned `component` that lists the values to pick from; it runs with the instance's connections.",
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["component", "key"],
+                        "properties": {
+                            "component": {"type": "string", "minLength": 1},
+                            "key": {"type": "string", "minLength": 1}
+                        }
+                    },
+                    "picklist": {
+                        "description": "For a `picklist` variable without a data source: the values to pick from.",
+                        "type": "array",
+                        "items": {"type": "string"}
+                    }
                 }
             },
             "flow": {
@@ -589,6 +615,13 @@ mod tests {
                 data_type: ConfigVarType::String,
                 default_value: Some(json!("eu")),
                 description: Some("where".into()),
+                label: Some("Region".into()),
+                connection: None,
+                data_source: Some(DataSourceRef {
+                    component: "hello".into(),
+                    key: "regions".into(),
+                }),
+                picklist: Some(vec!["eu".into()]),
             }],
             flows: vec![
                 Flow {

@@ -121,6 +121,40 @@ pub struct ConfigVar {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// What the variable is for, for the person configuring an instance.
     pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The label the configuration wizard shows (default: the key).
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// For a `connection` variable: the connection type of a pinned component that the
+    /// instance's connection under this key is of.
+    pub connection: Option<ConnectionTypeRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The data source of a pinned component that lists the values a customer picks
+    /// from (a `picklist` variable's dropdown); it runs with the instance's connections.
+    pub data_source: Option<DataSourceRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// For a `picklist` variable without a data source: the values to pick from.
+    pub picklist: Option<Vec<String>>,
+}
+
+/// A connection type a component declares (its manifest's `connections[].key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectionTypeRef {
+    /// The pinned component's key.
+    pub component: String,
+    /// The connection type's key in its manifest.
+    pub key: String,
+}
+
+/// A data source a component declares (its manifest's `dataSources` key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DataSourceRef {
+    /// The pinned component's key.
+    pub component: String,
+    /// The data source's key in its manifest.
+    pub key: String,
 }
 
 /// The data type of a config variable (seed §3.2).

@@ -5,7 +5,7 @@
 use super::{Compiler, key_path};
 use crate::World;
 use crate::flow::catalog::{CatalogEntry, parse_hash};
-use crate::flow::definition::{ConfigVarType, Definition};
+use crate::flow::definition::{ConfigVar, ConfigVarType, Definition};
 use crate::flow::keys::{check_component_key, check_config_key};
 use crate::flow::plan::ConfigVarPlan;
 use crate::flow::schedule::CronSchedule;
@@ -104,6 +104,7 @@ impl Compiler<'_> {
             {
                 self.error(format!("{path}.defaultValue"), err.to_string());
             }
+            self.config_var_sources(&path, var);
             self.config_types.insert(var.key.clone(), var.data_type);
             self.config.insert(var.key.clone(), plans.len());
             plans.push(ConfigVarPlan {
@@ -112,6 +113,100 @@ impl Compiler<'_> {
             });
         }
         plans
+    }
+
+    /// A variable's connection type, data source and picklist: each only on the data
+    /// type it belongs to, and each naming what a pinned component declares.
+    fn config_var_sources(&mut self, path: &str, var: &ConfigVar) {
+        match (&var.connection, var.data_type) {
+            (None, ConfigVarType::Connection) => self.error(
+                format!("{path}.connection"),
+                "a `connection` variable names its connection type: `connection: {component, key}`",
+            ),
+            (Some(_), data_type) if data_type != ConfigVarType::Connection => self.error(
+                format!("{path}.connection"),
+                "only a variable of data type `connection` names a connection type",
+            ),
+            (Some(reference), _) => {
+                self.declared(path, "connection", &reference.component, &reference.key)
+            }
+            (None, _) => {}
+        }
+        if let Some(reference) = &var.data_source {
+            if var.data_type == ConfigVarType::Connection {
+                self.error(
+                    format!("{path}.dataSource"),
+                    "a `connection` variable has no data source",
+                );
+            } else {
+                self.declared(path, "dataSource", &reference.component, &reference.key);
+            }
+        }
+        if let Some(values) = &var.picklist {
+            if var.data_type != ConfigVarType::Picklist {
+                self.error(
+                    format!("{path}.picklist"),
+                    "only a variable of data type `picklist` has a list of values",
+                );
+            } else if values.is_empty() {
+                self.error(format!("{path}.picklist"), "the list of values is empty");
+            } else if let Some(default) = &var.default_value
+                && !values.iter().any(|value| default.as_str() == Some(value))
+            {
+                self.error(
+                    format!("{path}.defaultValue"),
+                    format!("the default value {default} is not one of the picklist's values"),
+                );
+            }
+        }
+    }
+
+    /// Checks that pinned component `component` declares `key` among its connection
+    /// types (`what` = `connection`) or data sources (`what` = `dataSource`).
+    fn declared(&mut self, path: &str, what: &str, component: &str, key: &str) {
+        let field = format!("{path}.{what}.component");
+        let Ok(Some(entry)) = self.component(&field, component, World::Component) else {
+            return;
+        };
+        let document = &entry.manifest.document;
+        let (found, known): (bool, Vec<String>) = if what == "connection" {
+            let types = document
+                .get("connections")
+                .and_then(|types| types.as_array())
+                .map(|types| {
+                    types
+                        .iter()
+                        .filter_map(|entry| entry.get("key")?.as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            (types.iter().any(|declared| declared == key), types)
+        } else {
+            let sources = document
+                .get("dataSources")
+                .and_then(|sources| sources.as_object())
+                .map(|sources| sources.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default();
+            (sources.iter().any(|declared| declared == key), sources)
+        };
+        if !found {
+            let noun = if what == "connection" {
+                "connection type"
+            } else {
+                "data source"
+            };
+            self.error(
+                format!("{path}.{what}.key"),
+                format!(
+                    "component `{component}` declares no {noun} `{key}` (it declares: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
     }
 
     /// The pinned component `key`, checked to be of `world`; `Err` after reporting.
