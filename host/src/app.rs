@@ -41,6 +41,8 @@ pub struct Shared {
     pub network: Arc<NetworkPolicy>,
     /// Per-tenant compile slots (`config.compile_concurrency_per_tenant`).
     pub compile_slots: crate::registry::TenantCompileSlots,
+    /// Refreshes OAuth tokens, one refresh per connection at a time.
+    pub oauth: crate::oauth::Refresher,
 }
 
 impl Deref for AppState {
@@ -118,6 +120,7 @@ impl AppState {
                 rate_limit,
                 network: Arc::new(network),
                 compile_slots,
+                oauth: crate::oauth::Refresher::default(),
             }),
         };
         launcher.bind(&state);

@@ -92,6 +92,12 @@ pub struct ServerConfig {
     /// Half the cores by default, at least one, so that no tenant can take every core
     /// (the runtime library's own default, for an embedder, is all of them).
     pub tenant_parallelism: usize,
+    /// How long before its expiry an OAuth token is refreshed (at most half its
+    /// lifetime before), by the background refresher or before an execution uses it.
+    pub oauth_refresh_margin: Duration,
+    /// How often the background refresher looks for OAuth tokens due; `None`: never
+    /// (tokens are then refreshed only when an execution needs them).
+    pub oauth_refresh_every: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -130,6 +136,8 @@ impl ServerConfig {
             compile_concurrency: sluice_runtime::engine::default_compile_concurrency(),
             compile_concurrency_per_tenant: 1,
             tenant_parallelism: sluice_runtime::engine::half_the_cores(),
+            oauth_refresh_margin: Duration::from_secs(15 * 60),
+            oauth_refresh_every: Some(Duration::from_secs(30)),
         }
     }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sluice_runtime::flow::{FlowEvent, InstanceHook, RunEnv};
 use sluice_runtime::{
     Capabilities, Connection, EgressPolicy, ExecutionContext, Limits, LogSink, OAuthToken,
-    StaticConfig, StaticConnections,
+    StaticConfig,
 };
 
 use crate::api::auth::key_hash;
@@ -105,14 +105,18 @@ fn new_token() -> Result<String, ApiError> {
 }
 
 /// Checks config variables against the integration's declarations: no unknown keys,
-/// and every variable without a default has a value.
+/// no connection among them (those go under `connections`), each value of its
+/// variable's data type (and one of a static picklist's values), and, unless
+/// `partial` (a draft being configured), every variable without a default has a value.
 fn check_config(
     config: &BTreeMap<String, Value>,
     compiled: &CompiledIntegration,
+    partial: bool,
 ) -> Result<(), ApiError> {
+    use sluice_runtime::flow::ConfigVarType as Type;
     let declared = &compiled.definition.config_vars;
-    for key in config.keys() {
-        if !declared.iter().any(|var| &var.key == key) {
+    for (key, value) in config {
+        let Some(var) = declared.iter().find(|var| &var.key == key) else {
             let known: Vec<&str> = declared.iter().map(|var| var.key.as_str()).collect();
             return Err(ApiError::invalid(format!(
                 "unknown config variable `{key}`; the integration declares: {}",
@@ -122,11 +126,46 @@ fn check_config(
                     known.join(", ")
                 }
             )));
+        };
+        let expected = match var.data_type {
+            Type::Connection => {
+                return Err(ApiError::invalid(format!(
+                    "`config.{key}` is a connection: set it under `connections`"
+                )));
+            }
+            Type::String | Type::Date | Type::Timestamp | Type::Code | Type::Picklist
+                if !value.is_string() =>
+            {
+                Some("a string")
+            }
+            Type::Number if !value.is_number() => Some("a number"),
+            Type::Boolean if !value.is_boolean() => Some("true or false"),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            return Err(ApiError::invalid(format!(
+                "`config.{key}` must be {expected}, not {value}"
+            )));
         }
+        if let Some(values) = &var.picklist
+            && !values.iter().any(|choice| value.as_str() == Some(choice))
+        {
+            return Err(ApiError::invalid(format!(
+                "`config.{key}`: {value} is not one of {}",
+                values.join(", ")
+            )));
+        }
+    }
+    if partial {
+        return Ok(());
     }
     let missing: Vec<&str> = declared
         .iter()
-        .filter(|var| var.default_value.is_none() && !config.contains_key(&var.key))
+        .filter(|var| {
+            var.data_type != sluice_runtime::flow::ConfigVarType::Connection
+                && var.default_value.is_none()
+                && !config.contains_key(&var.key)
+        })
         .map(|var| var.key.as_str())
         .collect();
     if !missing.is_empty() {
@@ -134,6 +173,47 @@ fn check_config(
             "config variables without a default need a value: {}",
             missing.join(", ")
         )));
+    }
+    Ok(())
+}
+
+/// Checks that every connection variable of the integration is set on the instance:
+/// fields under `connections`, or an OAuth grant the customer gave. A connection
+/// whose grant was refused is reported as such.
+async fn check_connections(
+    state: &AppState,
+    instance: &Instance,
+    compiled: &CompiledIntegration,
+) -> Result<(), ApiError> {
+    let fields = open_connections(state, instance)?;
+    let grants = state
+        .store
+        .oauth_connections_of(&instance.tenant_id, &instance.id)
+        .await?;
+    for var in &compiled.definition.config_vars {
+        if var.data_type != sluice_runtime::flow::ConfigVarType::Connection {
+            continue;
+        }
+        match grants.iter().find(|grant| grant.connection_key == var.key) {
+            Some(grant) if grant.status == crate::store::oauth::OAuthStatus::Error => {
+                return Err(ApiError::invalid(format!(
+                    "connection `{}` must be connected again: {}",
+                    var.key,
+                    grant
+                        .status_detail
+                        .as_deref()
+                        .unwrap_or("the provider refused it")
+                )));
+            }
+            Some(_) => {}
+            None if fields.iter().any(|connection| connection.key == var.key) => {}
+            None => {
+                return Err(ApiError::invalid(format!(
+                    "connection `{}` is not set: connect it or set it under `connections`",
+                    var.key
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -297,10 +377,12 @@ fn build_environment(
     log: Arc<dyn LogSink>,
     limits: Limits,
 ) -> Result<RunEnv, ApiError> {
-    let mut connections = StaticConnections::new();
-    for connection in open_connections(state, instance)? {
-        connections = connections.with(connection);
-    }
+    let connections = crate::oauth::provider::HostConnections::new(
+        state.clone(),
+        &instance.tenant_id,
+        &instance.id,
+        open_connections(state, instance)?,
+    );
     let config = instance
         .config
         .iter()
@@ -517,6 +599,11 @@ pub struct DeployRequest {
     pub integration: String,
     /// Integration version; the latest when absent.
     pub version: Option<i64>,
+    /// Create it as a draft, to be configured (its connections connected) and then
+    /// deployed with `POST /v1/instances/{id}/deploy`: nothing is required yet and
+    /// no hook runs.
+    #[serde(default)]
+    pub draft: bool,
     #[serde(flatten)]
     pub settings: InstanceSettings,
 }
@@ -546,7 +633,7 @@ pub async fn deploy(
     let compiled = integrations::plan(state, tenant, &request.integration, version).await?;
     let settings = request.settings;
     let config = settings.config.unwrap_or_default();
-    check_config(&config, &compiled)?;
+    check_config(&config, &compiled, request.draft)?;
     crate::scheduler::check_config(&compiled, &config)?;
     let flows = settings.flows.unwrap_or_default();
     check_flows(&flows, &compiled)?;
@@ -570,7 +657,11 @@ pub async fn deploy(
         sealed_connections,
         allowed_hosts,
         flow_settings: flow_settings(flows),
-        status: InstanceStatus::Deploying,
+        status: if request.draft {
+            InstanceStatus::Draft
+        } else {
+            InstanceStatus::Deploying
+        },
         status_detail: None,
         created_ms: now,
         updated_ms: now,
@@ -579,6 +670,20 @@ pub async fn deploy(
         .store
         .create_instance(&instance, &new_webhooks(&compiled)?)
         .await?;
+    if request.draft {
+        return Ok((instance, Vec::new()));
+    }
+    // The data sources run on the stored instance (their environment reads it); a
+    // value they do not list, or a missing connection, leaves nothing behind.
+    let checked = async {
+        check_connections(state, &instance, &compiled).await?;
+        crate::datasources::check_values(state, &instance, &compiled).await
+    }
+    .await;
+    if let Err(err) = checked {
+        state.store.delete_instance(tenant, &instance.id).await?;
+        return Err(err);
+    }
     let results = deploy_hooks(state, &mut instance, &compiled).await?;
     Ok((instance, results))
 }
@@ -602,17 +707,20 @@ pub async fn update(
 ) -> Result<(Instance, Vec<HookResult>), ApiError> {
     let mut instance = get(state, tenant, id).await?;
     let compiled = integrations::instance_plan(state, &instance).await?;
-    let redeploy = settings.config.is_some()
-        || settings.connections.is_some()
-        || settings.allowed_hosts.is_some();
+    let draft = instance.status == InstanceStatus::Draft;
+    let redeploy = !draft
+        && (settings.config.is_some()
+            || settings.connections.is_some()
+            || settings.allowed_hosts.is_some());
     if let Some(name) = settings.name {
         instance.name = name;
     }
     if let Some(enabled) = settings.enabled {
         instance.enabled = enabled;
     }
+    let config_changed = settings.config.is_some();
     if let Some(config) = settings.config {
-        check_config(&config, &compiled)?;
+        check_config(&config, &compiled, draft)?;
         crate::scheduler::check_config(&compiled, &config)?;
         instance.config = config;
     }
@@ -626,6 +734,9 @@ pub async fn update(
     if let Some(flows) = settings.flows {
         check_flows(&flows, &compiled)?;
         instance.flow_settings = flow_settings(flows);
+    }
+    if config_changed {
+        crate::datasources::check_values(state, &instance, &compiled).await?;
     }
     instance.updated_ms = now_ms();
     state.store.save_instance(&instance).await?;
@@ -647,6 +758,10 @@ pub async fn redeploy(
 ) -> Result<(Instance, Vec<HookResult>), ApiError> {
     let mut instance = get(state, tenant, id).await?;
     let compiled = integrations::instance_plan(state, &instance).await?;
+    // A draft is deployed here first: everything it needs must be set by now.
+    check_config(&instance.config, &compiled, false)?;
+    check_connections(state, &instance, &compiled).await?;
+    crate::datasources::check_values(state, &instance, &compiled).await?;
     let results = deploy_hooks(state, &mut instance, &compiled).await?;
     Ok((instance, results))
 }
@@ -663,7 +778,7 @@ pub async fn upgrade(
     let mut instance = get(state, tenant, id).await?;
     let old = integrations::instance_plan(state, &instance).await?;
     let new = integrations::plan(state, tenant, &instance.integration_key, version).await?;
-    check_config(&instance.config, &new)?;
+    check_config(&instance.config, &new, false)?;
     crate::scheduler::check_config(&new, &instance.config)?;
     let mut results = Vec::new();
     let gone: Vec<&str> = old
@@ -725,6 +840,11 @@ pub async fn remove(state: &AppState, tenant: &str, id: &str) -> Result<Vec<Hook
             Vec::new()
         }
     };
+    // Revoke the customer's OAuth grants where the provider offers it; the tokens go
+    // with the instance's row.
+    if let Err(err) = crate::oauth::revoke_all(state, &instance).await {
+        tracing::warn!(instance = %instance.id, error = %err, "revoking the instance's OAuth grants failed");
+    }
     for prefix in instance_namespace_prefixes(&instance.id) {
         state.store.state_delete_prefix(tenant, &prefix).await?;
     }

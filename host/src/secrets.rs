@@ -32,6 +32,9 @@ pub enum SecretsError {
 #[derive(Clone)]
 pub struct Secrets {
     cipher: XChaCha20Poly1305,
+    /// The key of [`Secrets::sign`], derived from the server's key so that a signature
+    /// never doubles as anything sealed.
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -76,7 +79,34 @@ impl Secrets {
     fn from_key(key: &[u8; 32]) -> Self {
         Secrets {
             cipher: XChaCha20Poly1305::new(key.into()),
+            mac_key: mac(key, b"sluice signing key v1"),
         }
+    }
+
+    /// An HMAC-SHA256 of `message` for `purpose` with the server's signing key (the
+    /// OAuth `state`): it verifies only on this server and for this purpose.
+    pub fn sign(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        let mut input = Vec::with_capacity(purpose.len() + 1 + message.len());
+        input.extend_from_slice(purpose.as_bytes());
+        input.push(0);
+        input.extend_from_slice(message);
+        mac(&self.mac_key, &input)
+    }
+
+    /// Whether `signature` is [`Secrets::sign`] of `message` for `purpose`, compared
+    /// in constant time.
+    pub fn verify(&self, purpose: &str, message: &[u8], signature: &[u8]) -> bool {
+        use hmac::Mac as _;
+        let mut input = Vec::with_capacity(purpose.len() + 1 + message.len());
+        input.extend_from_slice(purpose.as_bytes());
+        input.push(0);
+        input.extend_from_slice(message);
+        let Ok(mut check) = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.mac_key)
+        else {
+            return false;
+        };
+        check.update(&input);
+        check.verify_slice(signature).is_ok()
     }
 
     /// Encrypts `plaintext` for `owner` (e.g. an instance id): it only opens with the
@@ -116,6 +146,15 @@ impl Secrets {
             )
             .map_err(|_| SecretsError::Unseal)
     }
+}
+
+fn mac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// `N` bytes from the operating system's random source.
@@ -169,6 +208,17 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn signatures_verify_for_their_purpose_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Secrets::load_or_create(dir.path()).unwrap();
+        let signature = secrets.sign("oauth-state", b"abc");
+        assert!(secrets.verify("oauth-state", b"abc", &signature));
+        assert!(!secrets.verify("oauth-state", b"abd", &signature));
+        assert!(!secrets.verify("other", b"abc", &signature));
+        assert!(!secrets.verify("oauth-state", b"abc", &signature[..31]));
     }
 
     #[test]

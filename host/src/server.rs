@@ -300,5 +300,6 @@ async fn spawn_background(state: &AppState) -> Result<(), ServeError> {
     crate::retention::spawn(state);
     crate::scheduler::spawn(state);
     crate::leases::spawn(state);
+    crate::oauth::refresh::spawn(state);
     Ok(())
 }

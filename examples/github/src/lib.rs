@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use sluice_sdk::hmac::verify_github_signature;
+use sluice_sdk::oauth2::{ClientAuth, OAuth2};
 use sluice_sdk::prelude::*;
 use sluice_sdk::{RequestBuilder, Response};
 
@@ -594,7 +595,18 @@ pub fn component() -> Component {
             ConnectionType::new(CONNECTION, "oauth2")
                 .label("GitHub OAuth 2.0")
                 .description("A GitHub OAuth app's user token, sent as a bearer token.")
-                .inputs::<GithubFields>(),
+                .inputs::<GithubFields>()
+                // The host runs the authorization and refreshes the token; the tenant's
+                // connection template holds the OAuth app's client id and secret.
+                .oauth2(
+                    OAuth2::authorization_code(
+                        "https://github.com/login/oauth/authorize",
+                        "https://github.com/login/oauth/access_token",
+                    )
+                    .scopes("repo admin:repo_hook")
+                    .pkce()
+                    .client_auth(ClientAuth::Body),
+                ),
         )
         .action(
             Action::new("getIssue", get_issue)

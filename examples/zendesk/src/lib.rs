@@ -30,6 +30,11 @@ const MAX_PAGES: usize = 20;
 pub struct ZendeskFields {
     /// Your Zendesk URL, e.g. `https://acme.zendesk.com`
     pub base_url: String,
+    /// An OAuth access token created in Zendesk's Admin Center, when the platform does
+    /// not supply the connection's token itself
+    #[serde(default)]
+    #[schemars(extend("writeOnly" = true))]
+    pub access_token: Option<String>,
 }
 
 /// The API as the connection sees it: every request carries its token, and a 401/403
@@ -37,6 +42,8 @@ pub struct ZendeskFields {
 struct Api {
     connection: Connection,
     base: String,
+    /// A token entered as a field, used when the host supplies none.
+    field_token: Option<String>,
 }
 
 impl Api {
@@ -52,12 +59,21 @@ impl Api {
                 ),
             ));
         }
-        Ok(Self { connection, base })
+        let field_token = fields.access_token.filter(|token| !token.trim().is_empty());
+        Ok(Self {
+            connection,
+            base,
+            field_token,
+        })
     }
 
     fn at(&self, method: &str, url: String) -> RequestBuilder {
-        Http::request(method, url)
-            .connection(&self.connection)
+        let request = Http::request(method, url);
+        let request = match (self.connection.token(), &self.field_token) {
+            (None, Some(token)) => request.bearer(token).connection_key(CONNECTION),
+            _ => request.connection(&self.connection),
+        };
+        request
             .header("accept", "application/json")
             .timeout(Duration::from_secs(30))
     }

@@ -4,12 +4,14 @@
 
 pub mod auth;
 pub mod components;
+pub mod connections;
 pub mod customers;
 pub mod error;
 pub mod executions;
 pub mod extract;
 pub mod instances;
 pub mod integrations;
+pub mod oauth;
 pub mod webhooks;
 
 use axum::Router;
@@ -28,12 +30,14 @@ pub fn router(state: AppState) -> Router {
         .merge(integrations::routes())
         .merge(instances::routes())
         .merge(executions::routes())
+        .merge(connections::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_json_bytes,
         ));
     Router::new()
         .nest("/v1", v1)
         .merge(webhooks::routes(state.config.max_webhook_bytes))
+        .merge(oauth::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::middleware::from_fn(close_after_refused_body))
         .with_state(state)

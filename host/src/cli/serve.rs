@@ -131,6 +131,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub tenant_parallelism: Option<usize>,
 
+    /// Seconds before its expiry that an OAuth token is refreshed (at most half its
+    /// lifetime before), in the background or before an execution uses it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub oauth_refresh_margin_secs: u64,
+
+    /// How often, in milliseconds, the background refresher looks for OAuth tokens
+    /// due; 0 turns it off (tokens are then refreshed when an execution needs them).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub oauth_refresh_every_ms: u64,
+
     /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
     /// For tests that compress time; leave it alone in production.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
@@ -232,6 +242,9 @@ impl ServeArgs {
         if let Some(threads) = self.tenant_parallelism {
             config.tenant_parallelism = threads.max(1);
         }
+        config.oauth_refresh_margin = Duration::from_secs(self.oauth_refresh_margin_secs);
+        config.oauth_refresh_every = (self.oauth_refresh_every_ms > 0)
+            .then(|| Duration::from_millis(self.oauth_refresh_every_ms.max(10)));
         config
     }
 }

@@ -13,6 +13,9 @@ use super::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InstanceStatus {
+    /// Being configured (by its customer in the configuration wizard, or over the API
+    /// with `draft`): it has webhooks, but they run nothing until it is deployed.
+    Draft,
     /// Deploy hooks and deploy flows are running.
     Deploying,
     /// Deployed: its webhooks run flows (when enabled).
@@ -24,6 +27,7 @@ pub enum InstanceStatus {
 impl InstanceStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            InstanceStatus::Draft => "draft",
             InstanceStatus::Deploying => "deploying",
             InstanceStatus::Deployed => "deployed",
             InstanceStatus::Failed => "failed",
@@ -32,6 +36,7 @@ impl InstanceStatus {
 
     pub fn parse(text: &str) -> Result<Self, StoreError> {
         match text {
+            "draft" => Ok(InstanceStatus::Draft),
             "deploying" => Ok(InstanceStatus::Deploying),
             "deployed" => Ok(InstanceStatus::Deployed),
             "failed" => Ok(InstanceStatus::Failed),

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod executions;
 pub mod instances;
 pub mod integrations;
+pub mod oauth;
 pub mod schedules;
 pub mod sqlite;
 pub mod state;
@@ -20,6 +21,7 @@ pub use customers::CustomerStore;
 pub use executions::{ExecutionArchive, ExecutionQueue, ExecutionStore};
 pub use instances::InstanceStore;
 pub use integrations::IntegrationStore;
+pub use oauth::OAuthStore;
 pub use schedules::ScheduleStore;
 pub use state::{QuotaExceeded, SharedStateStore};
 pub use tenants::TenantStore;
@@ -48,6 +50,7 @@ pub trait Store:
     + ExecutionStore
     + SharedStateStore
     + ScheduleStore
+    + OAuthStore
     + Send
     + Sync
     + 'static
@@ -63,6 +66,7 @@ impl<T> Store for T where
         + ExecutionStore
         + SharedStateStore
         + ScheduleStore
+        + OAuthStore
         + Send
         + Sync
         + 'static

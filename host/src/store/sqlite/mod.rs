@@ -8,6 +8,7 @@ mod customers;
 mod executions;
 mod instances;
 mod integrations;
+mod oauth;
 mod schedules;
 mod state;
 mod tenants;
@@ -67,6 +68,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "014_ingress_edges",
         include_str!("migrations/014_ingress_edges.sql"),
     ),
+    ("015_oauth", include_str!("migrations/015_oauth.sql")),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run

@@ -1,0 +1,152 @@
+//! `/oauth/callback`: where a provider sends the customer back after consent. It
+//! answers a small page (no token in it) that tells the wizard the outcome and closes
+//! the popup; `/oauth/close.js` is that page's script (the pages' CSP forbids inline
+//! scripts).
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::extract::Query;
+use crate::app::AppState;
+use crate::oauth::{self, Authorization, Callback, OAuthError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/callback", get(callback))
+        .route("/oauth/close.js", get(close_script))
+}
+
+const CLOSE_SCRIPT: &str = r#"// Tells the window that opened this popup how the connection went, then closes it.
+(function () {
+  var outcome = document.getElementById("sluice-oauth");
+  if (!outcome || !window.opener) { return; }
+  window.opener.postMessage({
+    type: "sluice-oauth",
+    status: outcome.dataset.status,
+    instance: outcome.dataset.instance,
+    connection: outcome.dataset.connection
+  }, window.location.origin);
+  window.close();
+})();
+"#;
+
+async fn close_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        CLOSE_SCRIPT,
+    )
+        .into_response()
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(
+    status: StatusCode,
+    outcome: &str,
+    authorization: Option<&Authorization>,
+    message: &str,
+) -> Response {
+    let (instance, connection) = authorization
+        .map(|a| (escape(&a.instance_id), escape(&a.connection_key)))
+        .unwrap_or_default();
+    let title = if outcome == "connected" {
+        "Connected"
+    } else {
+        "Not connected"
+    };
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title></head>
+<body>
+<main id="sluice-oauth" data-status="{outcome}" data-instance="{instance}" data-connection="{connection}">
+<h1>{title}</h1>
+<p role="status">{message}</p>
+<p>You can close this window.</p>
+</main>
+<script src="/oauth/close.js"></script>
+</body>
+</html>
+"#,
+        message = escape(message),
+    );
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+                ),
+            ),
+            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn callback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Query(query): Query<Callback>,
+) -> Response {
+    match oauth::complete(&state, query).await {
+        Ok(authorization) => page(
+            StatusCode::OK,
+            "connected",
+            Some(&authorization),
+            &format!(
+                "The connection `{}` is connected.",
+                authorization.connection_key
+            ),
+        ),
+        Err((authorization, err)) => {
+            let status = match &err {
+                OAuthError::Store(_) | OAuthError::Internal(_) => {
+                    tracing::error!(error = %err, "completing an OAuth authorization failed");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                OAuthError::Provider(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let message = match status {
+                StatusCode::INTERNAL_SERVER_ERROR => {
+                    "The server failed to save the connection; try again.".to_string()
+                }
+                _ => format!("The connection failed: {err}"),
+            };
+            page(status, "error", authorization.as_ref(), &message)
+        }
+    }
+}
