@@ -634,7 +634,9 @@ pub async fn deploy(
     let settings = request.settings;
     let config = settings.config.unwrap_or_default();
     check_config(&config, &compiled, request.draft)?;
-    crate::scheduler::check_config(&compiled, &config)?;
+    if !request.draft {
+        crate::scheduler::check_config(&compiled, &config)?;
+    }
     let flows = settings.flows.unwrap_or_default();
     check_flows(&flows, &compiled)?;
     let allowed_hosts = settings.allowed_hosts.unwrap_or_default();
@@ -721,7 +723,9 @@ pub async fn update(
     let config_changed = settings.config.is_some();
     if let Some(config) = settings.config {
         check_config(&config, &compiled, draft)?;
-        crate::scheduler::check_config(&compiled, &config)?;
+        if !draft {
+            crate::scheduler::check_config(&compiled, &config)?;
+        }
         instance.config = config;
     }
     if let Some(hosts) = settings.allowed_hosts {
@@ -760,6 +764,7 @@ pub async fn redeploy(
     let compiled = integrations::instance_plan(state, &instance).await?;
     // A draft is deployed here first: everything it needs must be set by now.
     check_config(&instance.config, &compiled, false)?;
+    crate::scheduler::check_config(&compiled, &instance.config)?;
     check_connections(state, &instance, &compiled).await?;
     crate::datasources::check_values(state, &instance, &compiled).await?;
     let results = deploy_hooks(state, &mut instance, &compiled).await?;

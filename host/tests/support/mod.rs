@@ -205,6 +205,19 @@ impl Client {
         .await
     }
 
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        Reply::of(
+            self.http
+                .put(self.url(path))
+                .bearer_auth(&self.key)
+                .json(body)
+                .send()
+                .await
+                .expect("a response"),
+        )
+        .await
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> Reply {
         Reply::of(
             self.http
