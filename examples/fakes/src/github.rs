@@ -1,7 +1,7 @@
 //! A fake GitHub REST API: repositories, issues, issue comments and repository
 //! webhooks, plus signed `issues` / `issue_comment` deliveries
 //! (`x-hub-signature-256: sha256=<hex>`). Requests must carry a token of its
-//! [`TokenRegistry`] that is still valid.
+//! [`TokenRegistry`]: static, or issued by the [`FakeOAuth`](crate::FakeOAuth) provider.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -105,9 +105,9 @@ impl FakeGithub {
         Self::start_with_registry(&TokenRegistry::with_static(token)).await
     }
 
-    /// Starts the fake, accepting the valid tokens of `tokens` (shared with whoever
-    /// issues them, so that they work here until they expire or are revoked) as
-    /// tokens of user `sluice-bot`.
+    /// Starts the fake, accepting the valid tokens of `tokens` (a clone of the
+    /// registry of a [`FakeOAuth`](crate::FakeOAuth), so that its access tokens work
+    /// here until they expire or are revoked) as tokens of user `sluice-bot`.
     pub async fn start_with_registry(tokens: &TokenRegistry) -> Self {
         Self::start_on(0, tokens)
             .await

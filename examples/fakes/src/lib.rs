@@ -1,13 +1,16 @@
-//! Fake GitHub and Zendesk services on loopback, for the tests of the example
-//! connectors and flows: just enough of each REST API for the GitHub-to-Zendesk sync,
-//! in-memory state a test can inspect, and builders of signed webhook deliveries.
+//! Fake GitHub and Zendesk services and a fake OAuth 2.0 provider on loopback, for the
+//! tests of the example connectors and flows: just enough of each REST API for the
+//! GitHub-to-Zendesk sync, in-memory state a test can inspect, and builders of signed
+//! webhook deliveries.
 //!
 //! Each fake checks the bearer token of every request, so a connector that sends the
-//! wrong credential gets the service's real 401. The fake GitHub accepts the valid
-//! tokens of a [`TokenRegistry`]: static ones a test registers, and tokens recorded
-//! with an expiry, until they expire or are revoked.
+//! wrong credential gets the service's real 401. The fake GitHub accepts the tokens of
+//! a [`TokenRegistry`]: static ones a test registers, and the access tokens the
+//! [`FakeOAuth`] provider sharing that registry issued, until they expire or are
+//! revoked.
 
 pub mod github;
+pub mod oauth;
 pub mod scenario;
 pub mod tokens;
 pub mod zendesk;
@@ -22,6 +25,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub use github::FakeGithub;
+pub use oauth::{FakeOAuth, OAuthClient};
 pub use tokens::TokenRegistry;
 pub use zendesk::FakeZendesk;
 
