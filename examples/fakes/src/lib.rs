@@ -7,7 +7,8 @@
 //! wrong credential gets the service's real 401. The fake GitHub accepts the tokens of
 //! a [`TokenRegistry`]: static ones a test registers, and the access tokens the
 //! [`FakeOAuth`] provider sharing that registry issued, until they expire or are
-//! revoked.
+//! revoked. The `sluice-fakes` binary starts all three, to try the customer
+//! activation (OAuth consent) by hand.
 
 pub mod github;
 pub mod oauth;

@@ -1,7 +1,10 @@
 //! The fake OAuth 2.0 provider over real HTTP: the authorization code grant with PKCE,
 //! refresh rotation, client credentials, client authentication spellings, revocation,
-//! the failure knobs, and the fake GitHub accepting only the tokens it issued.
+//! the failure knobs, and the fake GitHub accepting only the tokens it issued; plus the
+//! `sluice-fakes` binary.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -803,4 +806,100 @@ async fn github_pages_the_repositories_a_token_sees() {
     // A revoked static token is refused like any other.
     tokens.revoke("pat");
     assert_eq!(page(1).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Kills the binary when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_binary_prints_where_the_fakes_listen_and_serves_them() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice-fakes"))
+        .args([
+            "--json",
+            "--client-id",
+            "cli-app",
+            "--client-secret",
+            "cli-secret",
+            "--redirect-uri",
+            REDIRECT,
+            "--repo",
+            "acme/gadgets",
+            "--zendesk-token",
+            "zd-token",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting sluice-fakes");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let running = Running(child);
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .unwrap()
+    .expect("a line of JSON");
+    let printed: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(printed["oauth"]["client_id"], "cli-app");
+    assert_eq!(printed["oauth"]["client_secret"], "cli-secret");
+    assert_eq!(printed["oauth"]["redirect_uris"], json!([REDIRECT]));
+    let url = |path: &str| {
+        printed
+            .pointer(path)
+            .and_then(Value::as_str)
+            .expect(path)
+            .to_string()
+    };
+
+    // The provider answers with the printed credentials, and GitHub takes its token.
+    let http = reqwest::Client::new();
+    let (status, token) = read_json(
+        http.post(url("/oauth/token_url"))
+            .basic_auth("cli-app", Some("cli-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(token["instance_url"], url("/github/url"));
+    let (status, repos) = read_json(
+        http.get(format!("{}/user/repos", url("/github/url")))
+            .bearer_auth(token["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(repos[0]["full_name"], "acme/gadgets");
+    let consent = http
+        .get(url("/oauth/authorize_url"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "cli-app"),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &pkce_challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), StatusCode::OK);
+    let tickets = http
+        .get(format!("{}/api/v2/tickets", url("/zendesk/url")))
+        .bearer_auth("zd-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tickets.status(), StatusCode::OK);
+    drop(running);
 }
