@@ -1,19 +1,21 @@
 //! A fake GitHub REST API: repositories, issues, issue comments and repository
 //! webhooks, plus signed `issues` / `issue_comment` deliveries
-//! (`x-hub-signature-256: sha256=<hex>`).
+//! (`x-hub-signature-256: sha256=<hex>`). Requests must carry a token of its
+//! [`TokenRegistry`]: static, or issued by the [`FakeOAuth`](crate::FakeOAuth) provider.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Server, WebhookEvent, authorized, hmac_sha256, not_found, unauthorized};
+use crate::{Server, TokenRegistry, WebhookEvent, bearer, hmac_sha256, not_found};
 
 /// A repository webhook, as created through the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,7 +56,8 @@ struct Data {
 }
 
 struct Shared {
-    token: String,
+    /// The tokens requests may carry.
+    tokens: TokenRegistry,
     /// The login the API's own comments are attributed to (the OAuth user).
     bot_login: String,
     data: Mutex<Data>,
@@ -64,6 +67,29 @@ impl Shared {
     fn data(&self) -> MutexGuard<'_, Data> {
         self.data.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// GitHub's own 401 answer to a request without a valid token, if it has none.
+    fn refusal(&self, headers: &HeaderMap) -> Option<Response> {
+        match bearer(headers) {
+            None => Some(unauthorized("Requires authentication")),
+            Some(token) if self.tokens.is_valid(token) => None,
+            // Unknown, expired and revoked tokens look the same to the caller.
+            Some(_) => Some(unauthorized("Bad credentials")),
+        }
+    }
+}
+
+/// GitHub's 401 body.
+fn unauthorized(message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "401",
+        })),
+    )
+        .into_response()
 }
 
 /// The fake GitHub. Repositories are `owner/name` strings.
@@ -73,10 +99,25 @@ pub struct FakeGithub {
 }
 
 impl FakeGithub {
-    /// Starts the fake, accepting `token` as the OAuth token of user `sluice-bot`.
+    /// Starts the fake, accepting the static `token` as the OAuth token of user
+    /// `sluice-bot`.
     pub async fn start(token: &str) -> Self {
+        Self::start_with_registry(&TokenRegistry::with_static(token)).await
+    }
+
+    /// Starts the fake, accepting the valid tokens of `tokens` (a clone of the
+    /// registry of a [`FakeOAuth`](crate::FakeOAuth), so that its access tokens work
+    /// here until they expire or are revoked) as tokens of user `sluice-bot`.
+    pub async fn start_with_registry(tokens: &TokenRegistry) -> Self {
+        Self::start_on(0, tokens)
+            .await
+            .expect("binding a loopback port")
+    }
+
+    /// [`FakeGithub::start_with_registry`] on loopback port `port` (0: any free port).
+    pub async fn start_on(port: u16, tokens: &TokenRegistry) -> io::Result<Self> {
         let shared = Arc::new(Shared {
-            token: token.to_string(),
+            tokens: tokens.clone(),
             bot_login: "sluice-bot".into(),
             data: Mutex::new(Data {
                 next_id: 1000,
@@ -102,15 +143,20 @@ impl FakeGithub {
                 axum::routing::patch(update_hook).delete(delete_hook),
             )
             .with_state(Arc::clone(&shared));
-        FakeGithub {
-            server: Server::start(router).await,
+        Ok(FakeGithub {
+            server: Server::bind(port, router).await?,
             shared,
-        }
+        })
     }
 
     /// Base URL of the API, e.g. `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The registry of the tokens the fake accepts (a clone sharing its state).
+    pub fn registry(&self) -> TokenRegistry {
+        self.shared.tokens.clone()
     }
 
     /// Adds a repository the token can see.
@@ -307,22 +353,59 @@ fn comment_json(comment: &Comment) -> Value {
 
 type SharedState = State<Arc<Shared>>;
 
-async fn list_repos(State(shared): SharedState, headers: HeaderMap) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+/// `GET /user/repos`: the repositories the token can see (every repository of the
+/// fake), paginated like GitHub's (`per_page` up to 100, default 30; `page` from 1;
+/// a `link` header with `rel="next"` while more pages follow).
+async fn list_repos(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
-    let repos: Vec<Value> = shared
-        .data()
-        .repos
+    let mut per_page = 30;
+    let mut page = 1;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        // GitHub ignores values it cannot read and uses its defaults.
+        match (&*key, value.parse::<usize>()) {
+            ("per_page", Ok(value)) if value > 0 => per_page = value.min(100),
+            ("page", Ok(value)) if value > 0 => page = value,
+            _ => {}
+        }
+    }
+    let repos = shared.data().repos.clone();
+    let start = per_page.saturating_mul(page - 1);
+    let items: Vec<Value> = repos
         .iter()
         .enumerate()
+        .skip(start)
+        .take(per_page)
         .map(|(index, repo)| {
             let mut value = repo_json(repo);
             value["id"] = json!(index + 1);
+            value["private"] = json!(false);
+            value["html_url"] = json!(format!("https://github.com/{repo}"));
+            value["permissions"] = json!({"admin": true, "push": true, "pull": true});
             value
         })
         .collect();
-    Json(repos).into_response()
+    let mut response = Json(items).into_response();
+    if start.saturating_add(per_page) < repos.len() {
+        // Absolute, on the address the client used, as GitHub's links are.
+        let host = headers
+            .get("host")
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let next = format!(
+            "<http://{host}/user/repos?per_page={per_page}&page={}>; rel=\"next\"",
+            page + 1
+        );
+        if let Ok(value) = HeaderValue::from_str(&next) {
+            response.headers_mut().insert("link", value);
+        }
+    }
+    response
 }
 
 async fn get_issue(
@@ -330,8 +413,8 @@ async fn get_issue(
     headers: HeaderMap,
     Path((owner, repo, number)): Path<(String, String, u64)>,
 ) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
     match shared
         .data()
@@ -354,8 +437,8 @@ async fn update_issue(
     Path((owner, repo, number)): Path<(String, String, u64)>,
     Json(update): Json<IssueUpdate>,
 ) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
     let mut data = shared.data();
     let Some(issue) = data.issues.get_mut(&(format!("{owner}/{repo}"), number)) else {
@@ -378,8 +461,8 @@ async fn create_comment(
     Path((owner, repo, number)): Path<(String, String, u64)>,
     Json(new): Json<NewComment>,
 ) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
     let mut data = shared.data();
     data.next_id += 1;
@@ -399,8 +482,8 @@ async fn list_hooks(
     headers: HeaderMap,
     Path((owner, repo)): Path<(String, String)>,
 ) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
     let repo = format!("{owner}/{repo}");
     let hooks: Vec<Value> = shared
@@ -432,8 +515,8 @@ async fn create_hook(
     Path((owner, repo)): Path<(String, String)>,
     Json(new): Json<NewHook>,
 ) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
     let repo = format!("{owner}/{repo}");
     let mut data = shared.data();
@@ -476,8 +559,8 @@ async fn update_hook(
     Path((owner, repo, id)): Path<(String, String, u64)>,
     Json(update): Json<HookUpdate>,
 ) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
     let repo = format!("{owner}/{repo}");
     let mut data = shared.data();
@@ -505,8 +588,8 @@ async fn delete_hook(
     headers: HeaderMap,
     Path((owner, repo, id)): Path<(String, String, u64)>,
 ) -> Response {
-    if !authorized(&headers, &shared.token) {
-        return unauthorized();
+    if let Some(refused) = shared.refusal(&headers) {
+        return refused;
     }
     let repo = format!("{owner}/{repo}");
     let mut data = shared.data();

@@ -1,15 +1,23 @@
-//! Fake GitHub and Zendesk services on loopback, for the tests of the example
-//! connectors and flows: just enough of each REST API for the GitHub-to-Zendesk sync,
-//! in-memory state a test can inspect, and builders of signed webhook deliveries.
+//! Fake GitHub and Zendesk services and a fake OAuth 2.0 provider on loopback, for the
+//! tests of the example connectors and flows: just enough of each REST API for the
+//! GitHub-to-Zendesk sync, in-memory state a test can inspect, and builders of signed
+//! webhook deliveries.
 //!
-//! Each fake checks the bearer token it was started with, so a connector that sends
-//! the wrong credential gets the service's real 401.
+//! Each fake checks the bearer token of every request, so a connector that sends the
+//! wrong credential gets the service's real 401. The fake GitHub accepts the tokens of
+//! a [`TokenRegistry`]: static ones a test registers, and the access tokens the
+//! [`FakeOAuth`] provider sharing that registry issued, until they expire or are
+//! revoked. The `sluice-fakes` binary starts all three, to try the customer
+//! activation (OAuth consent) by hand.
 
 pub mod github;
+pub mod oauth;
 pub mod scenario;
+pub mod tokens;
 pub mod zendesk;
 
-use std::net::SocketAddr;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,6 +26,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub use github::FakeGithub;
+pub use oauth::{FakeOAuth, OAuthClient};
+pub use tokens::TokenRegistry;
 pub use zendesk::FakeZendesk;
 
 /// A webhook delivery as the service would send it: headers (lower-cased names) and body.
@@ -50,18 +60,16 @@ struct Server {
 }
 
 impl Server {
-    async fn start(router: Router) -> Self {
-        // Port 0: the OS picks a free port, so tests can run in parallel.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
+    /// Serves `router` on loopback port `port`. Port 0 lets the OS pick a free port,
+    /// so tests can run in parallel; a fixed port can be taken, which the
+    /// `sluice-fakes` binary reports instead of panicking.
+    async fn bind(port: u16, router: Router) -> io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Server { addr, task }
+        Ok(Server { addr, task })
     }
 
     fn url(&self) -> String {
@@ -75,8 +83,9 @@ impl Drop for Server {
     }
 }
 
-/// Whether `headers` carry `token` as `Bearer <token>` or GitHub's `token <token>`.
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+/// The token of an `Authorization: Bearer <token>` header (or GitHub's
+/// `token <token>`), if there is one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("authorization")
         .and_then(|value| value.to_str().ok())
@@ -85,7 +94,11 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("token "))
         })
-        .is_some_and(|given| given == token)
+}
+
+/// Whether `headers` carry `token` as `Bearer <token>` or GitHub's `token <token>`.
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    bearer(headers).is_some_and(|given| given == token)
 }
 
 fn unauthorized() -> Response {

@@ -3,6 +3,7 @@
 //! deliveries (`x-zendesk-webhook-signature`: base64 HMAC-SHA256 of timestamp + body).
 
 use std::collections::BTreeMap;
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -82,6 +83,13 @@ pub struct FakeZendesk {
 impl FakeZendesk {
     /// Starts the fake, accepting `token` as the OAuth token of the API user.
     pub async fn start(token: &str) -> Self {
+        Self::start_on(0, token)
+            .await
+            .expect("binding a loopback port")
+    }
+
+    /// [`FakeZendesk::start`] on loopback port `port` (0: any free port).
+    pub async fn start_on(port: u16, token: &str) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             token: token.to_string(),
             api_user: "Sluice Integration".into(),
@@ -102,10 +110,10 @@ impl FakeZendesk {
             .route("/api/v2/ping", post(|| async { StatusCode::NO_CONTENT }))
             .layer(middleware::from_fn_with_state(Arc::clone(&shared), outage))
             .with_state(Arc::clone(&shared));
-        FakeZendesk {
-            server: Server::start(router).await,
+        Ok(FakeZendesk {
+            server: Server::bind(port, router).await?,
             shared,
-        }
+        })
     }
 
     /// Base URL of the API, e.g. `http://127.0.0.1:PORT`.
