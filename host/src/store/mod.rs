@@ -7,20 +7,26 @@
 
 pub mod components;
 pub mod customers;
+pub mod embed_sessions;
+pub mod embed_settings;
 pub mod executions;
 pub mod instances;
 pub mod integrations;
 pub mod schedules;
+pub mod signing_keys;
 pub mod sqlite;
 pub mod state;
 pub mod tenants;
 
 pub use components::ComponentStore;
 pub use customers::CustomerStore;
+pub use embed_sessions::EmbedSessionStore;
+pub use embed_settings::EmbedSettingsStore;
 pub use executions::{ExecutionArchive, ExecutionQueue, ExecutionStore};
 pub use instances::InstanceStore;
 pub use integrations::IntegrationStore;
 pub use schedules::ScheduleStore;
+pub use signing_keys::SigningKeyStore;
 pub use state::{QuotaExceeded, SharedStateStore};
 pub use tenants::TenantStore;
 
@@ -48,6 +54,9 @@ pub trait Store:
     + ExecutionStore
     + SharedStateStore
     + ScheduleStore
+    + SigningKeyStore
+    + EmbedSettingsStore
+    + EmbedSessionStore
     + Send
     + Sync
     + 'static
@@ -63,6 +72,9 @@ impl<T> Store for T where
         + ExecutionStore
         + SharedStateStore
         + ScheduleStore
+        + SigningKeyStore
+        + EmbedSettingsStore
+        + EmbedSessionStore
         + Send
         + Sync
         + 'static

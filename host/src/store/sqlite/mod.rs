@@ -5,10 +5,13 @@
 
 mod components;
 mod customers;
+mod embed_sessions;
+mod embed_settings;
 mod executions;
 mod instances;
 mod integrations;
 mod schedules;
+mod signing_keys;
 mod state;
 mod tenants;
 mod versions;
@@ -67,6 +70,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "014_ingress_edges",
         include_str!("migrations/014_ingress_edges.sql"),
     ),
+    // 015 is the main line's OAuth migration; embedding is numbered after it.
+    ("016_embed", include_str!("migrations/016_embed.sql")),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run
