@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod crossflow;
+pub mod embed;
 pub mod execution;
 pub mod ingress;
 pub mod instances;
