@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crossflow;
 pub mod datasources;
+pub mod embed;
 pub mod execution;
 pub mod ingress;
 pub mod instances;

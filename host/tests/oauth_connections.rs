@@ -11,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice_fakes::oauth::{FakeOAuth, OAuthClient};
+use sluice_fakes::{FakeOAuth, OAuthClient};
 use sluice_fakes::scenario::{GITHUB_SECRET, REPO};
 use sluice_fakes::{FakeGithub, FakeZendesk, TokenRegistry};
 use support::{Client, Server, deliver, execution_id_of, webhook_url};
@@ -84,7 +84,7 @@ impl Setup {
     /// The tenant's OAuth app for the github connection type, pointed at the fake.
     async fn template(&self) {
         self.client
-            .put_json(
+            .put(
                 "/v1/connection-templates/github/github",
                 &json!({"fields": {
                     "clientId": CLIENT_ID,
@@ -217,7 +217,7 @@ async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_toke
     setup.template().await;
     // Templates are set once: the instances that use one keep its values.
     client
-        .put_json(
+        .put(
             "/v1/connection-templates/github/github",
             &json!({"fields": {"clientId": "other"}}),
         )

@@ -291,6 +291,11 @@ impl FakeOAuth {
             .collect()
     }
 
+    /// Every refresh token issued (rotated ones included), in no particular order.
+    pub fn issued_refresh_tokens(&self) -> Vec<String> {
+        self.shared.data().refresh_tokens.keys().cloned().collect()
+    }
+
     /// The issued access tokens still valid (neither expired nor revoked), oldest first.
     pub fn valid_access_tokens(&self) -> Vec<String> {
         self.issued_access_tokens()

@@ -1,17 +1,20 @@
-//! The HTTP API, versioned under `/v1` (JSON, one module per resource), and the public
-//! webhook ingress under `/webhooks`. `docs/openapi.yaml` documents every route; a
+//! The HTTP API, versioned under `/v1` (JSON, one module per resource), the public
+//! webhook ingress under `/webhooks`, and the embedded pages under `/embed`
+//! ([`crate::embed`]). `docs/openapi.yaml` documents every route of the first two; a
 //! test checks it against [`router`].
 
 pub mod auth;
 pub mod components;
 pub mod connections;
 pub mod customers;
+pub mod embed_settings;
 pub mod error;
 pub mod executions;
 pub mod extract;
 pub mod instances;
 pub mod integrations;
 pub mod oauth;
+pub mod signing_keys;
 pub mod webhooks;
 
 use axum::Router;
@@ -31,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .merge(instances::routes())
         .merge(executions::routes())
         .merge(connections::routes())
+        .merge(signing_keys::routes())
+        .merge(embed_settings::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_json_bytes,
         ));
@@ -38,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .merge(webhooks::routes(state.config.max_webhook_bytes))
         .merge(oauth::routes())
+        // The embedded pages: HTML for customers' users in the tenant's iframe, with
+        // headers of their own; documented in docs/embedding.md, not in the OpenAPI
+        // document (which `tests/openapi.rs` checks against the `/v1` and webhook routes).
+        .merge(crate::embed::router(&state))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::middleware::from_fn(close_after_refused_body))
         .with_state(state)

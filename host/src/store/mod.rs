@@ -7,22 +7,28 @@
 
 pub mod components;
 pub mod customers;
+pub mod embed_sessions;
+pub mod embed_settings;
 pub mod executions;
 pub mod instances;
 pub mod integrations;
 pub mod oauth;
 pub mod schedules;
+pub mod signing_keys;
 pub mod sqlite;
 pub mod state;
 pub mod tenants;
 
 pub use components::ComponentStore;
 pub use customers::CustomerStore;
+pub use embed_sessions::EmbedSessionStore;
+pub use embed_settings::EmbedSettingsStore;
 pub use executions::{ExecutionArchive, ExecutionQueue, ExecutionStore};
 pub use instances::InstanceStore;
 pub use integrations::IntegrationStore;
 pub use oauth::OAuthStore;
 pub use schedules::ScheduleStore;
+pub use signing_keys::SigningKeyStore;
 pub use state::{QuotaExceeded, SharedStateStore};
 pub use tenants::TenantStore;
 
@@ -51,6 +57,9 @@ pub trait Store:
     + SharedStateStore
     + ScheduleStore
     + OAuthStore
+    + SigningKeyStore
+    + EmbedSettingsStore
+    + EmbedSessionStore
     + Send
     + Sync
     + 'static
@@ -67,6 +76,9 @@ impl<T> Store for T where
         + SharedStateStore
         + ScheduleStore
         + OAuthStore
+        + SigningKeyStore
+        + EmbedSettingsStore
+        + EmbedSessionStore
         + Send
         + Sync
         + 'static

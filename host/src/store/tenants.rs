@@ -33,6 +33,8 @@ pub trait TenantStore: Send + Sync {
         key_hash: &str,
         key_prefix: &str,
     ) -> Result<(), StoreError>;
+    /// A tenant by id.
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
     /// The tenant an API key (by sha256 hex digest) belongs to.
     async fn tenant_by_key(&self, key_hash: &str) -> Result<Option<Tenant>, StoreError>;
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;

@@ -76,6 +76,11 @@ impl Server {
 
     /// Creates a tenant; returns a client authenticated as it.
     pub fn tenant(&self, name: &str) -> Client {
+        self.tenant_with_id(name).0
+    }
+
+    /// Creates a tenant; returns a client authenticated as it, and the tenant's id.
+    pub fn tenant_with_id(&self, name: &str) -> (Client, String) {
         let output = Command::new(BIN)
             .args(["tenant", "create", name, "--json", "--data-dir"])
             .arg(self.data_dir.path())
@@ -87,11 +92,13 @@ impl Server {
             String::from_utf8_lossy(&output.stderr)
         );
         let created: Value = serde_json::from_slice(&output.stdout).expect("JSON output");
-        Client {
+        let client = Client {
             base: self.url.clone(),
             key: created["apiKey"].as_str().expect("an API key").to_string(),
             http: reqwest::Client::new(),
-        }
+        };
+        let id = created["id"].as_str().expect("a tenant id").to_string();
+        (client, id)
     }
 }
 
@@ -205,7 +212,7 @@ impl Client {
         .await
     }
 
-    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
         Reply::of(
             self.http
                 .put(self.url(path))
@@ -213,7 +220,7 @@ impl Client {
                 .json(body)
                 .send()
                 .await
-                .expect("a response"),
+                .expect("PUT"),
         )
         .await
     }

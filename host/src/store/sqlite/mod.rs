@@ -5,11 +5,14 @@
 
 mod components;
 mod customers;
+mod embed_sessions;
+mod embed_settings;
 mod executions;
 mod instances;
 mod integrations;
 mod oauth;
 mod schedules;
+mod signing_keys;
 mod state;
 mod tenants;
 mod versions;
@@ -69,6 +72,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/014_ingress_edges.sql"),
     ),
     ("015_oauth", include_str!("migrations/015_oauth.sql")),
+    ("016_embed", include_str!("migrations/016_embed.sql")),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run

@@ -72,6 +72,27 @@ impl TenantStore for SqliteStore {
         .await
     }
 
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let id = id.to_string();
+        self.interact(move |connection| {
+            connection
+                .query_row(
+                    "SELECT id, name, created_ms FROM tenants WHERE id = ?1",
+                    [id],
+                    |row| {
+                        Ok(Tenant {
+                            id: row.get(0)?,
+                            name: row.get(1)?,
+                            created_ms: row.get(2)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(sql)
+        })
+        .await
+    }
+
     async fn tenant_by_key(&self, key_hash: &str) -> Result<Option<Tenant>, StoreError> {
         let key_hash = key_hash.to_string();
         self.interact(move |connection| {
