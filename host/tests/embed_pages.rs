@@ -1,10 +1,6 @@
-//! The embedded pages against a real `sluice serve`: a tenant's backend (this test)
-//! registers its signing key and the origins that may frame the pages, signs a JWT for
-//! a user of one of its customers, and a real chromium opens the vendor's page, which
-//! embeds `/embed?jwt=...` in an iframe from another origin; plus, over plain HTTP,
-//! every way a token is rejected (a 401 page, nothing stored), customers created on
-//! first sight, customers and tenants kept apart, the security headers, and the
-//! validation and isolation of the signing-keys and embed-settings APIs.
+//! The embedded pages against a real `sluice serve`: chromium opening a vendor page that
+//! frames them from another origin, and over plain HTTP every rejected token, customers,
+//! tenants and sessions kept apart, the headers, and the two embedding APIs.
 
 #[path = "support/browser.rs"]
 mod browser;
