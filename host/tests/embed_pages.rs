@@ -1,10 +1,6 @@
-//! The embedded pages against a real `sluice serve`: a tenant's backend (this test)
-//! registers its signing key and the origins that may frame the pages, signs a JWT for
-//! a user of one of its customers, and a real chromium opens the vendor's page, which
-//! embeds `/embed?jwt=...` in an iframe from another origin; plus, over plain HTTP,
-//! every way a token is rejected (a 401 page, nothing stored), customers created on
-//! first sight, customers and tenants kept apart, the security headers, and the
-//! validation and isolation of the signing-keys and embed-settings APIs.
+//! The embedded pages against a real `sluice serve`: chromium opening a vendor page that
+//! frames them from another origin, and over plain HTTP every rejected token, customers,
+//! tenants and sessions kept apart, the headers, and the two embedding APIs.
 
 #[path = "support/browser.rs"]
 mod browser;
@@ -793,4 +789,65 @@ async fn the_embed_settings_api_validates_and_keeps_tenants_apart() {
         .body;
     assert_eq!(replaced["frameAncestors"], json!([]));
     assert_eq!(replaced["oauthSuccessRedirect"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instances_executions_are_shown_newest_first_fifty_a_page() {
+    let server = Server::start();
+    let (client, tenant) = server.tenant_with_id("A");
+    publish_hello(&client).await;
+    register_key(&client, A_PUBLIC).await;
+    let session = open_session(
+        &server.url,
+        &sign(&claims(&tenant, "x", "u"), A_PRIVATE, None),
+    )
+    .await;
+    let customer = customer_by_external_id(&client, "x").await.unwrap();
+    let instance = deploy_and_run(&client, customer["id"].as_str().unwrap(), "Busy").await;
+    let url = webhook_url(&instance, "greet");
+    for _ in 0..54 {
+        let reply = deliver(
+            &url,
+            &[("content-type".into(), "application/json".into())],
+            b"{}".to_vec(),
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{}", reply.text);
+    }
+    client.wait_until_idle(Duration::from_secs(60)).await;
+    let page = format!("{session}/instances/{}", instance["id"].as_str().unwrap());
+    let rows = |body: &str| body.matches("<td><span class=\"status").count();
+
+    let (status, _, first) = get_page(&server, &page).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(rows(&first), 50, "{first}");
+    assert!(!first.contains(">Newest</a>"));
+    let older = first
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to older executions");
+    let (status, _, second) = get_page(&server, &format!("{page}{older}")).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(rows(&second), 5, "{second}");
+    assert!(second.contains(">Newest</a>") && !second.contains("rel=\"next\""));
+
+    // Newest first, in the API's order (newest created first).
+    let starts: Vec<&str> = first
+        .split("<time datetime=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    let api = client
+        .all_executions(&format!("instanceId={}", instance["id"].as_str().unwrap()))
+        .await;
+    let expected: Vec<&str> = api
+        .iter()
+        .take(50)
+        .filter_map(|execution| execution["startedAt"].as_str())
+        .collect();
+    assert_eq!(starts, expected);
+
+    let (status, _, body) = get_page(&server, &format!("{page}?before=garbage!")).await;
+    assert_eq!(status, 400, "{body}");
 }

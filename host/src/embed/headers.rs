@@ -1,7 +1,6 @@
-//! The security headers of every embedded response, set by one middleware: a strict
-//! CSP whose `frame-ancestors` are the tenant's configured origins (`'none'` without
-//! any), no referrer (session tokens are in URLs), no sniffing, and no caching of pages.
-//! It also resolves the session a path names, once, for the pages' extractor.
+//! The one middleware of every embedded response: resolves the session a path names
+//! (for the pages' extractor), then sets a strict CSP framed by the tenant's origins, no
+//! referrer (session tokens are in URLs), no sniffing, and no caching of pages.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};

@@ -1,12 +1,6 @@
 //! The embedded pages: HTML a tenant shows its customers' users in an iframe of its own
-//! app (`docs/embedding.md`). `GET /embed?jwt=` verifies the tenant-signed JWT (`jwt`)
-//! and opens a session (`session`); the session's pages live under `/embed/s/{token}/`.
-//!
-//! Adding a page of a session: write a handler that takes [`EmbedSession`] (and
-//! `State<AppState>`), renders an askama template extending `embed/base.html` with
-//! [`page::render`] and fails with [`EmbedError`]; register it in [`session_routes`]
-//! (or merge a `routes()` of its own module there) as `/embed/s/{session}/...`. The
-//! middleware of [`router`] resolves the session and sets the security headers.
+//! app (`docs/embedding.md`). `GET /embed?jwt=` opens a session, whose pages live under
+//! `/embed/s/{session}/`; [`session_routes`] says how to add one.
 
 pub mod assets;
 pub mod entry;
@@ -44,7 +38,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ))
 }
 
-/// The pages of a session; each handler takes [`EmbedSession`].
+/// The pages of a session. To add one: a handler that takes [`EmbedSession`] (and
+/// `State<AppState>`), renders an askama template extending `embed/base.html` (with a
+/// [`page::Layout`] field named `layout`) through [`page::render`], and fails with
+/// [`EmbedError`]; registered here as `/embed/s/{session}/...` (or a `routes()` of its
+/// own module merged here). [`router`]'s middleware resolves the session before the
+/// handler runs and sets the security headers after; the token in the path is also what
+/// makes a form POST of the page unforgeable from another site (there is no cookie).
 pub fn session_routes() -> Router<AppState> {
     Router::new()
         .route("/embed/s/{session}/", get(marketplace::show))

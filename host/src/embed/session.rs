@@ -1,15 +1,6 @@
 //! Embed sessions: opened by a verified JWT for one user of one customer (created on
-//! first sight), named by a random token that rides in the path of every embedded
-//! page, `/embed/s/{token}/...` (no cookies: browsers drop them in third-party
-//! iframes), and [`EmbedSession`], the extractor every page of a session takes.
-//!
-//! ```ignore
-//! async fn page(session: EmbedSession, State(state): State<AppState>)
-//!     -> Result<Response, EmbedError> { /* session.tenant_id, session.customer_id */ }
-//! ```
-//! The session is resolved once per request by the embed router's middleware
-//! (`headers`), which also uses its tenant for the `frame-ancestors` policy; the
-//! extractor only hands it over, so it works on routes of [`super::router`] only.
+//! first sight), named by a random token in the path of every page (`/embed/s/{token}/`;
+//! no cookies, which browsers drop in third-party iframes); [`EmbedSession`] hands one over.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -27,6 +18,14 @@ pub const PREFIX: &str = "/embed/s/";
 /// The session of an embedded page: which tenant, customer and user it is for. A
 /// handler that takes it only runs for a known, unexpired session; others get the
 /// 401 page.
+///
+/// ```ignore
+/// async fn page(session: EmbedSession, State(state): State<AppState>)
+///     -> Result<Response, EmbedError> { /* session.tenant_id, session.customer_id */ }
+/// ```
+/// The embed router's middleware (`headers`) resolves the session once per request
+/// (and frames the page for its tenant's origins); the extractor only hands it over,
+/// so it works on routes of [`super::router`] only (elsewhere: a 500 page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbedSession {
     pub tenant_id: String,

@@ -1,13 +1,6 @@
-//! A real browser for the embedded pages' tests: Debian's chromium, headless, driven
-//! through chromedriver (WebDriver, with fantoccini) over loopback HTTP, with helpers
-//! to enter iframes, wait for text (polling, never a fixed sleep) and save screenshots
-//! under `target/test-artifacts/<test>/<step>.png`.
-//!
-//! Include it with `#[path = "support/browser.rs"] mod browser;` (it is not in
-//! `support/mod.rs`, so the other test binaries do not build it). Everything it starts
-//! dies with the [`Browser`]: chromedriver runs in a process group of its own, which
-//! is killed on drop, test failures included, and so is any chromium process left
-//! running with the browser's own profile directory.
+//! A real browser for tests: Debian's headless chromium under chromedriver (fantoccini,
+//! loopback HTTP). Include it with `#[path = "support/browser.rs"] mod browser;` (not in
+//! `support/mod.rs`, so other test binaries do not build it).
 
 #![allow(dead_code)]
 
@@ -26,7 +19,11 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(100);
 
-/// A headless chromium under chromedriver, killed on drop.
+/// A headless chromium under chromedriver, with helpers to enter iframes, wait for an
+/// element or a text (polling, never a fixed sleep) and save screenshots under
+/// `target/test-artifacts/<test>/<step>.png`. Everything it starts dies with it:
+/// chromedriver runs in a process group of its own, killed on drop (test failures
+/// included), and so is any chromium left running with the browser's profile directory.
 pub struct Browser {
     pub client: Client,
     driver: Child,

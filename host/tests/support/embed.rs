@@ -1,7 +1,6 @@
-//! The tenant's backend, as the embedded pages' tests play it: the fixture keys
-//! (`fixtures/embed/README.md`), JWTs signed the way a tenant signs them, and an HTTP
-//! client that does not follow redirects (the entry page answers 303). Include it with
-//! `#[path = "support/embed.rs"] mod embed;`.
+//! The tenant's backend, as embed tests play it: fixture keys (`fixtures/embed/`), JWTs
+//! signed as a tenant signs them, sessions opened over HTTP. Include it with
+//! `#[path = "support/embed.rs"] mod embed;` next to `mod support;`.
 
 #![allow(dead_code)]
 
