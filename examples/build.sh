@@ -21,6 +21,8 @@ packages=()
 while IFS= read -r manifest; do
     # Only crates that produce a component: a cdylib or a binary.
     grep -qE '^crate-type = \["cdylib"\]|^\[\[bin\]\]' "$manifest" || continue
+    # Host-side tools among the examples say so (`[package.metadata.sluice] guest = false`).
+    grep -qx 'guest = false' "$manifest" && continue
     packages+=(-p "$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)")
 done < <(find "$here" -name Cargo.toml -not -path '*/target/*' | sort)
 

@@ -11,9 +11,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice_fakes::{FakeOAuth, OAuthClient};
 use sluice_fakes::scenario::{GITHUB_SECRET, REPO};
 use sluice_fakes::{FakeGithub, FakeZendesk, TokenRegistry};
+use sluice_fakes::{FakeOAuth, OAuthClient};
 use support::{Client, Server, deliver, execution_id_of, webhook_url};
 
 const CLIENT_ID: &str = "sluice-tenant-app";
@@ -34,13 +34,6 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let registry = TokenRegistry::new();
-    let oauth = FakeOAuth::start(&registry, OAuthClient::new(CLIENT_ID, CLIENT_SECRET)).await;
-    oauth.set_token_lifetime(TOKEN_LIFETIME);
-    let github = FakeGithub::start_with_registry(&registry).await;
-    github.add_repo(REPO);
-    github.add_repo("acme/other");
-    let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
     // The refresher's background task is off and the margin zero, so that the only
     // refreshes are the ones executions need, counted below.
     let server = Server::start_with(&[
@@ -49,10 +42,18 @@ async fn setup() -> Setup {
         "--oauth-refresh-margin-secs",
         "0",
     ]);
-    oauth.add_client(
+    let registry = TokenRegistry::new();
+    let oauth = FakeOAuth::start(
+        &registry,
         OAuthClient::new(CLIENT_ID, CLIENT_SECRET)
             .redirect_uri(&format!("{}/oauth/callback", server.url)),
-    );
+    )
+    .await;
+    oauth.set_token_lifetime(TOKEN_LIFETIME);
+    let github = FakeGithub::start_with_registry(&registry).await;
+    github.add_repo(REPO);
+    github.add_repo("acme/other");
+    let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
     let client = server.tenant("acme");
     for name in ["github", "zendesk", "text"] {
         client.upload_example(name).await;
@@ -205,6 +206,49 @@ impl Setup {
         self.client.finished_execution(&id).await
     }
 
+    /// An agent comments on the ticket of issue 1 in Zendesk: the flow copies it to
+    /// the GitHub issue with the customer's GitHub token. The execution when ended.
+    async fn agent_comment(&self, instance: &Value, body: &str) -> Value {
+        let ticket = self
+            .zendesk
+            .ticket_by_external_id("gh-1")
+            .expect("the ticket of issue 1");
+        let event = self
+            .zendesk
+            .agent_comments(ticket.id, body, "Sam Agent")
+            .expect("the Zendesk webhook the deploy hook created");
+        let reply = deliver(
+            &webhook_url(instance, "zendeskEvents"),
+            &event.headers,
+            event.body,
+        )
+        .await;
+        assert!(reply.status == 200 || reply.status == 202, "{}", reply.text);
+        let id = execution_id_of(&reply).expect("an execution id");
+        self.first_attempt(&id).await
+    }
+
+    /// Polls an execution until it has ended, or failed once (its flow retries a
+    /// failure after a minute: it is then queued again as attempt 2).
+    async fn first_attempt(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let execution = self
+                .client
+                .get(&format!("/v1/executions/{id}"))
+                .await
+                .expect(200)
+                .body;
+            let status = execution["status"].as_str().unwrap_or("");
+            if !matches!(status, "queued" | "waiting" | "running")
+                || execution["attempt"].as_i64().unwrap_or(0) > 1
+            {
+                return execution;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("execution {id} did not end");
+    }
+
     async fn wait_for_expiry(&self) {
         tokio::time::sleep(Duration::from_millis(TOKEN_LIFETIME * 1000 + 300)).await;
     }
@@ -321,38 +365,61 @@ async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_toke
         reply.expect(200);
     }
     assert_eq!(setup.oauth.refresh_requests() - before, 1);
-    // And an execution after the next expiry refreshes it and succeeds.
+    // And an execution that calls GitHub after the next expiry refreshes it once and
+    // succeeds: the Zendesk comment reaches the issue.
     setup.wait_for_expiry().await;
-    let execution = setup.open_issue(&instance, 2).await;
+    let execution = setup.agent_comment(&instance, "We are on it.").await;
     assert_eq!(execution["status"], "succeeded", "{execution}");
     assert_eq!(setup.oauth.refresh_requests() - before, 2);
+    assert!(
+        setup
+            .github
+            .comments(REPO, 1)
+            .iter()
+            .any(|comment| comment.body.contains("We are on it.")),
+        "{:?}",
+        setup.github.comments(REPO, 1)
+    );
 
     // The provider revokes the grant: the next refresh gets invalid_grant, the
     // connection is in error with the reason, and the execution fails with a
     // connection error.
     setup.oauth.set_refresh_invalid_grant(true);
     setup.wait_for_expiry().await;
-    let execution = setup.open_issue(&instance, 3).await;
-    assert_eq!(execution["status"], "failed", "{execution}");
-    let text = execution.to_string();
-    assert!(text.contains("connection"), "{execution}");
+    let execution = setup.agent_comment(&instance, "Any news?").await;
+    let failed_id = execution["id"].as_str().unwrap().to_string();
+    let record = client
+        .get(&format!("/v1/executions/{failed_id}"))
+        .await
+        .expect(200)
+        .text;
+    assert!(
+        record.contains("connection") && record.contains("invalid_grant"),
+        "{record}"
+    );
     let status = setup.github_status(&id).await;
     assert_eq!(status["status"], "error", "{status}");
     assert!(
-        status["statusDetail"].as_str().unwrap_or("").contains("invalid_grant"),
+        status["statusDetail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid_grant"),
         "{status}"
     );
     // Reconnecting fixes it.
     setup.oauth.set_refresh_invalid_grant(false);
     setup.connect(&id).await;
     assert_eq!(setup.github_status(&id).await["status"], "active");
-    let execution = setup.open_issue(&instance, 4).await;
+    let execution = setup.agent_comment(&instance, "Fixed now.").await;
     assert_eq!(execution["status"], "succeeded", "{execution}");
 
     // No access token, refresh token or client secret in any answer or on disk.
     let answers = [
         client.get(&format!("/v1/instances/{id}")).await.text,
-        client.get(&format!("/v1/instances/{id}/connections")).await.text,
+        client
+            .get(&format!("/v1/instances/{id}/connections"))
+            .await
+            .text,
         client.get("/v1/connection-templates").await.text,
     ];
     let mut secrets = setup.oauth.issued_access_tokens();
@@ -361,7 +428,10 @@ async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_toke
     assert!(secrets.len() > 4);
     for secret in &secrets {
         for answer in &answers {
-            assert!(!answer.contains(secret.as_str()), "an answer shows a secret");
+            assert!(
+                !answer.contains(secret.as_str()),
+                "an answer shows a secret"
+            );
         }
     }
     for file in files_under(setup.server.data_dir.path()) {
@@ -426,6 +496,44 @@ async fn bad_callbacks_are_refused_and_store_nothing() {
     setup.oauth.set_token_html(false);
     // Nothing was stored by any of them.
     assert_eq!(setup.github_status(&id).await["status"], "pending");
+
+    // With the tenant's redirects set, an authorization in the whole window ends there.
+    setup
+        .client
+        .put(
+            "/v1/embed-settings",
+            &json!({"frameAncestors": [],
+                "oauthSuccessRedirect": "https://vendor.example.com/connected?from=sluice",
+                "oauthFailureRedirect": "https://vendor.example.com/failed"}),
+        )
+        .await
+        .expect(200);
+    let back = setup.consent(&setup.authorize(&id).await, "deny").await;
+    let reply = setup.browser.get(&back).send().await.unwrap();
+    assert_eq!(reply.status(), 303);
+    let location = reply.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("https://vendor.example.com/failed?"),
+        "{location}"
+    );
+    assert!(location.contains(&format!("instanceId={id}")), "{location}");
+    assert!(
+        location.contains("status=error") && location.contains("access_denied"),
+        "{location}"
+    );
+    let back = setup.consent(&setup.authorize(&id).await, "allow").await;
+    let reply = setup.browser.get(&back).send().await.unwrap();
+    assert_eq!(reply.status(), 303);
+    let location = reply.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("https://vendor.example.com/connected?from=sluice&instanceId="),
+        "{location}"
+    );
+    assert!(
+        location.contains("connectionKey=github&status=connected"),
+        "{location}"
+    );
+    assert_eq!(setup.github_status(&id).await["status"], "active");
 
     // Another tenant cannot start or read anything of this instance.
     let other = setup.server.tenant("other");

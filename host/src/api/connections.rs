@@ -102,15 +102,11 @@ pub async fn statuses(
         .map(|key| {
             let own = fields.iter().find(|c| c.key == key);
             let grant = grants.iter().find(|g| g.connection_key == key);
-            let status = match (grant, own) {
-                (Some(grant), _) => grant.status.as_str(),
-                (None, Some(_)) => "active",
-                (None, None) => "pending",
-            };
+            let (status, detail) = oauth::connection_status(&compiled, &key, own, grant);
             json!({
                 "key": key,
                 "status": status,
-                "statusDetail": grant.and_then(|g| g.status_detail.clone()),
+                "statusDetail": detail,
                 "fieldNames": own
                     .and_then(|c| c.fields.as_object())
                     .map(|fields| fields.keys().cloned().collect::<Vec<_>>())

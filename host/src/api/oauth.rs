@@ -1,7 +1,8 @@
 //! `/oauth/callback`: where a provider sends the customer back after consent. It
 //! answers a small page (no token in it) that tells the wizard the outcome and closes
-//! the popup; `/oauth/close.js` is that page's script (the pages' CSP forbids inline
-//! scripts).
+//! the popup, or, for an authorization in the whole window, sends the customer to the
+//! tenant's success or failure redirect; `/oauth/close.js` is that page's script (the
+//! pages' CSP forbids inline scripts).
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -117,20 +118,81 @@ fn page(
         .into_response()
 }
 
+/// Where the tenant wants a customer sent after an authorization that ran in the
+/// whole window (not a popup): its success or failure redirect, with what happened
+/// in the query (`instanceId`, `connectionKey`, `status`, and `error` on failure).
+async fn tenant_redirect(
+    state: &AppState,
+    authorization: &Authorization,
+    error: Option<&str>,
+) -> Option<Response> {
+    if authorization.popup {
+        return None;
+    }
+    let settings = match state.store.embed_settings(&authorization.tenant_id).await {
+        Ok(settings) => settings?,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the tenant's OAuth redirects");
+            return None;
+        }
+    };
+    let target = match error {
+        None => settings.oauth_success_redirect?,
+        Some(_) => settings.oauth_failure_redirect?,
+    };
+    let mut url = url::Url::parse(&target).ok()?;
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("instanceId", &authorization.instance_id)
+            .append_pair("connectionKey", &authorization.connection_key)
+            .append_pair(
+                "status",
+                if error.is_none() {
+                    "connected"
+                } else {
+                    "error"
+                },
+            );
+        if let Some(error) = error {
+            query.append_pair("error", error);
+        }
+    }
+    Some(axum::response::Redirect::to(url.as_str()).into_response())
+}
+
 async fn callback(
     axum::extract::State(state): axum::extract::State<AppState>,
     Query(query): Query<Callback>,
 ) -> Response {
     match oauth::complete(&state, query).await {
-        Ok(authorization) => page(
-            StatusCode::OK,
-            "connected",
-            Some(&authorization),
-            &format!(
-                "The connection `{}` is connected.",
-                authorization.connection_key
-            ),
-        ),
+        Ok(authorization) => {
+            if let Some(redirect) = tenant_redirect(&state, &authorization, None).await {
+                return redirect;
+            }
+            page(
+                StatusCode::OK,
+                "connected",
+                Some(&authorization),
+                &format!(
+                    "The connection `{}` is connected.",
+                    authorization.connection_key
+                ),
+            )
+        }
+        Err((Some(authorization), err))
+            if !matches!(err, OAuthError::Store(_) | OAuthError::Internal(_)) =>
+        {
+            let message = format!("The connection failed: {err}");
+            if let Some(redirect) = tenant_redirect(&state, &authorization, Some(&message)).await {
+                return redirect;
+            }
+            let status = match err {
+                OAuthError::Provider(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            page(status, "error", Some(&authorization), &message)
+        }
         Err((authorization, err)) => {
             let status = match &err {
                 OAuthError::Store(_) | OAuthError::Internal(_) => {

@@ -25,7 +25,6 @@ use crate::instances::{self, ConnectionInput, DeployRequest, InstanceSettings, T
 use crate::integrations::{self, CompiledIntegration};
 use crate::oauth::{self, Started};
 use crate::store::instances::{Instance, InstanceStatus};
-use crate::store::oauth::OAuthStatus;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -146,10 +145,14 @@ async fn activate(
         };
         let (_, declared) = oauth::connection_type(&compiled, &var.key)
             .map_err(|err| EmbedError::Internal(err.to_string()))?;
-        let template =
-            oauth::template_fields(&state, &session.tenant_id, &reference.component, &reference.key)
-                .await
-                .map_err(|err| EmbedError::Internal(err.to_string()))?;
+        let template = oauth::template_fields(
+            &state,
+            &session.tenant_id,
+            &reference.component,
+            &reference.key,
+        )
+        .await
+        .map_err(|err| EmbedError::Internal(err.to_string()))?;
         let fields: Map<String, Value> = template
             .into_iter()
             .filter(|(name, _)| !oauth::settings::OVERRIDABLE.contains(&name.as_str()))
@@ -189,7 +192,10 @@ async fn activate(
     let (instance, _) = instances::deploy(&state, &session.tenant_id, request)
         .await
         .map_err(from_api)?;
-    Ok(Redirect::to(&session.link(&format!("instances/{}/configure", instance.id))).into_response())
+    Ok(
+        Redirect::to(&session.link(&format!("instances/{}/configure", instance.id)))
+            .into_response(),
+    )
 }
 
 /// One input of a form.
@@ -273,10 +279,7 @@ fn connection_inputs(
             let value = if secret {
                 String::new()
             } else {
-                current
-                    .get(name)
-                    .map(display_value)
-                    .unwrap_or_default()
+                current.get(name).map(display_value).unwrap_or_default()
             };
             Input {
                 name: format!("conn.{var_key}.{name}"),
@@ -339,25 +342,29 @@ async fn wizard(
         let (_, declared) = oauth::connection_type(&compiled, &var.key)
             .map_err(|err| EmbedError::Internal(err.to_string()))?;
         let is_oauth = declared.get("oauth2").is_some();
-        let template =
-            oauth::template_fields(state, &instance.tenant_id, &reference.component, &reference.key)
-                .await
-                .map_err(|err| EmbedError::Internal(err.to_string()))?;
+        let template = oauth::template_fields(
+            state,
+            &instance.tenant_id,
+            &reference.component,
+            &reference.key,
+        )
+        .await
+        .map_err(|err| EmbedError::Internal(err.to_string()))?;
         let current = fields
             .iter()
             .find(|connection| connection.key == var.key)
             .and_then(|connection| connection.fields.as_object().cloned())
             .unwrap_or_default();
         let grant = grants.iter().find(|grant| grant.connection_key == var.key);
-        let (status, status_detail) = match grant {
-            Some(grant) if grant.status == OAuthStatus::Error => {
-                ("error", grant.status_detail.clone())
-            }
-            Some(_) => ("active", None),
-            None if is_oauth => ("pending", None),
-            None if current.is_empty() => ("pending", None),
-            None => ("active", None),
-        };
+        let own = fields.iter().find(|connection| connection.key == var.key);
+        let (status, status_detail) =
+            match oauth::connection_status(&compiled, &var.key, own, grant) {
+                // A connection of fields only is set once one of them is.
+                ("active", detail) if !is_oauth && grant.is_none() && current.is_empty() => {
+                    ("pending", detail)
+                }
+                other => other,
+            };
         all_connected &= status == "active";
         let mut inputs = connection_inputs(&var.key, &declared, &template, &current);
         if is_oauth {
@@ -458,7 +465,10 @@ async fn var_input(
         label,
     };
     if let Some(values) = &var.picklist {
-        let options = values.iter().map(|v| choice(v.clone(), v.clone())).collect();
+        let options = values
+            .iter()
+            .map(|v| choice(v.clone(), v.clone()))
+            .collect();
         return ("select", options, None);
     }
     if var.data_source.is_some() {
@@ -518,8 +528,9 @@ fn typed_value(var: &ConfigVar, text: &str) -> Result<Option<Value>, String> {
             "false" => Value::Bool(false),
             _ => return Err(format!("{label} must be yes or no")),
         },
-        ConfigVarType::Json | ConfigVarType::JsonForm => serde_json::from_str(text)
-            .map_err(|err| format!("{label} is not valid JSON: {err}"))?,
+        ConfigVarType::Json | ConfigVarType::JsonForm => {
+            serde_json::from_str(text).map_err(|err| format!("{label} is not valid JSON: {err}"))?
+        }
         _ => Value::String(text.to_string()),
     }))
 }
@@ -627,7 +638,10 @@ async fn save(
         Ok(updated) if updated.status == InstanceStatus::Failed => {
             let message = format!(
                 "The integration could not be deployed: {}",
-                updated.status_detail.as_deref().unwrap_or("a deploy step failed")
+                updated
+                    .status_detail
+                    .as_deref()
+                    .unwrap_or("a deploy step failed")
             );
             let page = wizard(&state, &session, &updated, Some(&form), Some(message), None).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
@@ -642,7 +656,15 @@ async fn save(
         }
         Err(message) => {
             // Nothing was stored: show the form as typed, with the reason.
-            let page = wizard(&state, &session, &instance, Some(&form), Some(message), None).await?;
+            let page = wizard(
+                &state,
+                &session,
+                &instance,
+                Some(&form),
+                Some(message),
+                None,
+            )
+            .await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
         }
     }
@@ -657,10 +679,9 @@ async fn connect(
     let instance = own_instance(&state, &session, &id).await?;
     match oauth::start(&state, &instance, &key, true).await {
         Ok(Started::Consent(url)) => Ok(Redirect::to(url.as_str()).into_response()),
-        Ok(Started::Connected) => Ok(Redirect::to(&session.link(&format!(
-            "instances/{id}/configure"
-        )))
-        .into_response()),
+        Ok(Started::Connected) => {
+            Ok(Redirect::to(&session.link(&format!("instances/{id}/configure"))).into_response())
+        }
         Err(err) => Err(from_api(crate::api::connections::oauth_error(err))),
     }
 }
@@ -688,9 +709,7 @@ async fn lifecycle(
         "pause" => false,
         "resume" => true,
         other => {
-            return Err(EmbedError::BadRequest(format!(
-                "unknown action `{other}`"
-            )));
+            return Err(EmbedError::BadRequest(format!("unknown action `{other}`")));
         }
     };
     let settings = InstanceSettings {
@@ -714,11 +733,20 @@ mod tests {
 
     #[test]
     fn form_text_becomes_the_variable_type() {
-        assert_eq!(typed_value(&var(ConfigVarType::Number), "42").unwrap(), Some(json!(42)));
+        assert_eq!(
+            typed_value(&var(ConfigVarType::Number), "42").unwrap(),
+            Some(json!(42))
+        );
         assert!(typed_value(&var(ConfigVarType::Number), "forty").is_err());
-        assert_eq!(typed_value(&var(ConfigVarType::Boolean), "false").unwrap(), Some(json!(false)));
+        assert_eq!(
+            typed_value(&var(ConfigVarType::Boolean), "false").unwrap(),
+            Some(json!(false))
+        );
         assert!(typed_value(&var(ConfigVarType::Json), "{nope").is_err());
-        assert_eq!(typed_value(&var(ConfigVarType::String), "  ").unwrap(), None);
+        assert_eq!(
+            typed_value(&var(ConfigVarType::String), "  ").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -159,6 +159,12 @@ fn token_error(err: RequestTokenError<FetchError, BasicErrorResponse>) -> OAuthE
                 ""
             }
         )),
+        // The crate checks the content type before parsing: an HTML page lands here.
+        RequestTokenError::Other(message) if message.contains("Content-Type") => {
+            OAuthError::Provider(format!(
+                "the token endpoint answered something that is not a token response ({message})"
+            ))
+        }
         RequestTokenError::Other(message) => {
             OAuthError::Provider(format!("the token endpoint answered an error: {message}"))
         }
@@ -292,26 +298,73 @@ pub async fn refresh(network: &Arc<NetworkPolicy>, grant: &Grant) -> Result<Gran
     Ok(grant_of(settings, token, Some(grant)))
 }
 
-/// Revokes the grant at the provider's revocation endpoint, if it declares one: the
-/// refresh token when there is one (revoking the family), else the access token.
+/// Revokes the grant at the provider's revocation endpoint (RFC 7009), if it declares
+/// one: the refresh token when there is one (revoking the family), else the access
+/// token. Sent by hand rather than by the `oauth2` crate, which refuses a plain-HTTP
+/// revocation URL while it accepts one for the token endpoint (an on-premises or test
+/// provider has both on HTTP).
 pub async fn revoke(network: &Arc<NetworkPolicy>, grant: &Grant) -> Result<bool, OAuthError> {
     let settings = &grant.settings;
-    if settings.revoke_url.is_none() {
+    let Some(url) = &settings.revoke_url else {
         return Ok(false);
-    }
-    let client = client(settings, &settings.token_url, None)?;
-    let token = match &grant.refresh_token {
-        Some(refresh) => StandardRevocableToken::RefreshToken(RefreshToken::new(refresh.clone())),
-        None => StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
-            grant.access_token.clone(),
-        )),
     };
-    let http = http(Arc::clone(network), settings.json_body);
-    client
-        .revoke_token(token)
-        .map_err(|err| OAuthError::Settings(err.to_string()))?
-        .request_async(&http)
+    let (token, hint) = match &grant.refresh_token {
+        Some(refresh) => (refresh.as_str(), "refresh_token"),
+        None => (grant.access_token.as_str(), "access_token"),
+    };
+    let request = revocation_request(settings, url, token, hint)?;
+    let response = http(Arc::clone(network), settings.json_body)(request)
         .await
         .map_err(|err| OAuthError::Provider(format!("revocation failed: {err}")))?;
-    Ok(true)
+    if response.status().is_success() {
+        Ok(true)
+    } else {
+        Err(OAuthError::Provider(format!(
+            "the revocation endpoint answered {}",
+            response.status()
+        )))
+    }
+}
+
+/// The RFC 7009 request revoking `token`, with the client's credentials as the
+/// connection type sends them. (A function of its own: the form serializer is not
+/// `Send` and must not live in the caller's future.)
+fn revocation_request(
+    settings: &OAuthSettings,
+    url: &str,
+    token: &str,
+    hint: &str,
+) -> Result<oauth2::HttpRequest, OAuthError> {
+    use base64::Engine as _;
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", token)
+        .append_pair("token_type_hint", hint);
+    let mut request = axum::http::Request::post(url).header(
+        axum::http::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded",
+    );
+    if settings.basic_auth {
+        let encode =
+            |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        let credentials = format!(
+            "{}:{}",
+            encode(&settings.client_id),
+            encode(settings.client_secret.as_deref().unwrap_or_default())
+        );
+        request = request.header(
+            axum::http::header::AUTHORIZATION,
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            ),
+        );
+    } else {
+        form.append_pair("client_id", &settings.client_id);
+        if let Some(secret) = &settings.client_secret {
+            form.append_pair("client_secret", secret);
+        }
+    }
+    request
+        .body(form.finish().into_bytes())
+        .map_err(|err| OAuthError::Settings(format!("the revoke URL is not valid: {err}")))
 }

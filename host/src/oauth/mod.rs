@@ -113,6 +113,35 @@ pub fn connection_type(
     Ok((reference.component.clone(), entry))
 }
 
+/// Whether the integration's connection variable `key` is of a connection type the
+/// host runs OAuth for (then its fields alone do not make it connected).
+pub fn is_oauth_connection(compiled: &crate::integrations::CompiledIntegration, key: &str) -> bool {
+    connection_type(compiled, key).is_ok_and(|(_, declared)| declared.get("oauth2").is_some())
+}
+
+/// How a connection of an instance stands: `pending` (not set, or an OAuth
+/// connection with fields but neither a grant nor a token given over the API),
+/// `active`, or `error` (the provider refused its grant; the detail says why).
+pub fn connection_status(
+    compiled: &crate::integrations::CompiledIntegration,
+    key: &str,
+    fields: Option<&sluice_runtime::Connection>,
+    grant: Option<&OAuthConnection>,
+) -> (&'static str, Option<String>) {
+    match (grant, fields) {
+        (Some(grant), _) if grant.status == OAuthStatus::Error => {
+            ("error", grant.status_detail.clone())
+        }
+        (Some(_), _) => ("active", None),
+        (None, Some(connection))
+            if connection.token.is_some() || !is_oauth_connection(compiled, key) =>
+        {
+            ("active", None)
+        }
+        _ => ("pending", None),
+    }
+}
+
 /// The tenant's template fields of `component`'s connection type `key`, opened.
 pub async fn template_fields(
     state: &AppState,
