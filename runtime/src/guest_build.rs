@@ -193,7 +193,8 @@ fn build() -> Result<PathBuf, GuestBuildError> {
     Ok(target_dir.join(TARGET).join(PROFILE))
 }
 
-/// Workspace members under `examples/` that produce a component (a cdylib or a binary).
+/// Workspace members under `examples/` that produce a component (a cdylib or a binary),
+/// but for those that say they are not guests.
 fn example_packages() -> Result<Vec<String>, GuestBuildError> {
     let metadata = metadata(&workspace_dir().join("Cargo.toml"))?;
     let examples = examples_dir()
@@ -208,6 +209,9 @@ fn example_packages() -> Result<Vec<String>, GuestBuildError> {
                 .is_some_and(|path| Path::new(path).starts_with(&examples))
         })
         .filter(|package| component_target_name(package).is_some())
+        // A host-side tool under `examples/` (the fakes' binary) is no guest: it opts
+        // out with `[package.metadata.sluice] guest = false`.
+        .filter(|package| package["metadata"]["sluice"]["guest"].as_bool() != Some(false))
         .filter_map(|package| package["name"].as_str().map(str::to_string))
         .collect())
 }
