@@ -177,9 +177,19 @@ fn check_config(
     Ok(())
 }
 
+/// Whether `connection`, with no OAuth grant, is set: by its fields, unless its type
+/// declares `oauth2`; then only a token given under `connections` sets it (its fields,
+/// such as the template's API base URL the wizard copies in, carry no token).
+pub fn set_without_grant(compiled: &CompiledIntegration, connection: &Connection) -> bool {
+    connection.token.is_some()
+        || !crate::oauth::connection_type(compiled, &connection.key)
+            .is_ok_and(|(_, declared)| declared.get("oauth2").is_some())
+}
+
 /// Checks that every connection variable of the integration is set on the instance:
 /// fields under `connections`, or an OAuth grant the customer gave. A connection
-/// whose grant was refused is reported as such.
+/// whose grant was refused is reported as such; an OAuth one needs its grant (see
+/// [`set_without_grant`]).
 async fn check_connections(
     state: &AppState,
     instance: &Instance,
@@ -206,7 +216,9 @@ async fn check_connections(
                 )));
             }
             Some(_) => {}
-            None if fields.iter().any(|connection| connection.key == var.key) => {}
+            None if fields.iter().any(|connection| {
+                connection.key == var.key && set_without_grant(compiled, connection)
+            }) => {}
             None => {
                 return Err(ApiError::invalid(format!(
                     "connection `{}` is not set: connect it or set it under `connections`",
@@ -762,10 +774,12 @@ pub async fn redeploy(
 ) -> Result<(Instance, Vec<HookResult>), ApiError> {
     let mut instance = get(state, tenant, id).await?;
     let compiled = integrations::instance_plan(state, &instance).await?;
-    // A draft is deployed here first: everything it needs must be set by now.
+    // A draft is deployed here first: everything it needs must be set by now. The
+    // connections first: a picklist's choices come from them, so a missing connection
+    // is what the customer must fix before a missing choice.
+    check_connections(state, &instance, &compiled).await?;
     check_config(&instance.config, &compiled, false)?;
     crate::scheduler::check_config(&compiled, &instance.config)?;
-    check_connections(state, &instance, &compiled).await?;
     crate::datasources::check_values(state, &instance, &compiled).await?;
     let results = deploy_hooks(state, &mut instance, &compiled).await?;
     Ok((instance, results))

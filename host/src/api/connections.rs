@@ -104,8 +104,10 @@ pub async fn statuses(
             let grant = grants.iter().find(|g| g.connection_key == key);
             let status = match (grant, own) {
                 (Some(grant), _) => grant.status.as_str(),
-                (None, Some(_)) => "active",
-                (None, None) => "pending",
+                (None, Some(own)) if crate::instances::set_without_grant(&compiled, own) => {
+                    "active"
+                }
+                (None, _) => "pending",
             };
             json!({
                 "key": key,
