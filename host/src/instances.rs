@@ -178,8 +178,9 @@ fn check_config(
 }
 
 /// Checks that every connection variable of the integration is set on the instance:
-/// fields under `connections`, or an OAuth grant the customer gave. A connection
-/// whose grant was refused is reported as such.
+/// fields under `connections`, or an OAuth grant the customer gave (an OAuth one needs
+/// its grant or a token; see `oauth::connection_status`). A connection whose grant
+/// was refused is reported as such.
 async fn check_connections(
     state: &AppState,
     instance: &Instance,
@@ -194,20 +195,18 @@ async fn check_connections(
         if var.data_type != sluice_runtime::flow::ConfigVarType::Connection {
             continue;
         }
-        match grants.iter().find(|grant| grant.connection_key == var.key) {
-            Some(grant) if grant.status == crate::store::oauth::OAuthStatus::Error => {
+        let own = fields.iter().find(|connection| connection.key == var.key);
+        let grant = grants.iter().find(|grant| grant.connection_key == var.key);
+        match crate::oauth::connection_status(compiled, &var.key, own, grant) {
+            ("active", _) => {}
+            ("error", detail) => {
                 return Err(ApiError::invalid(format!(
                     "connection `{}` must be connected again: {}",
                     var.key,
-                    grant
-                        .status_detail
-                        .as_deref()
-                        .unwrap_or("the provider refused it")
+                    detail.as_deref().unwrap_or("the provider refused it")
                 )));
             }
-            Some(_) => {}
-            None if fields.iter().any(|connection| connection.key == var.key) => {}
-            None => {
+            _ => {
                 return Err(ApiError::invalid(format!(
                     "connection `{}` is not set: connect it or set it under `connections`",
                     var.key
@@ -762,10 +761,12 @@ pub async fn redeploy(
 ) -> Result<(Instance, Vec<HookResult>), ApiError> {
     let mut instance = get(state, tenant, id).await?;
     let compiled = integrations::instance_plan(state, &instance).await?;
-    // A draft is deployed here first: everything it needs must be set by now.
+    // A draft is deployed here first: everything it needs must be set by now. The
+    // connections first: a picklist's choices come from them, so a missing connection
+    // is what the customer must fix before a missing choice.
+    check_connections(state, &instance, &compiled).await?;
     check_config(&instance.config, &compiled, false)?;
     crate::scheduler::check_config(&compiled, &instance.config)?;
-    check_connections(state, &instance, &compiled).await?;
     crate::datasources::check_values(state, &instance, &compiled).await?;
     let results = deploy_hooks(state, &mut instance, &compiled).await?;
     Ok((instance, results))

@@ -17,49 +17,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::{Client, Server, deliver, execution_id_of, webhook_url};
 
-/// A loopback HTTP server standing in for the tenant's own web app: its one page
-/// embeds the Sluice page `src` in an iframe. Stopped on drop.
-struct VendorApp {
-    /// `http://localhost:<port>`: another origin than Sluice's `http://127.0.0.1:<port>`.
-    origin: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl VendorApp {
-    async fn start(iframe_src: String) -> VendorApp {
-        let page = format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>Vendor app</title></head><body><h1>Vendor app</h1>\
-             <iframe id=\"sluice\" title=\"Integrations\" src=\"{iframe_src}\" \
-             width=\"1200\" height=\"760\"></iframe></body></html>"
-        );
-        let router = axum::Router::new().route(
-            "/",
-            axum::routing::get(move || {
-                let page = page.clone();
-                async move { axum::response::Html(page) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port for the vendor app");
-        let port = listener.local_addr().expect("its address").port();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        VendorApp {
-            origin: format!("http://localhost:{port}"),
-            task,
-        }
-    }
-}
-
-impl Drop for VendorApp {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// The customer with `external_id`, if the tenant has one.
 async fn customer_by_external_id(client: &Client, external_id: &str) -> Option<Value> {
     let reply = client

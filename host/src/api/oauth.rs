@@ -1,8 +1,8 @@
 //! `/oauth/callback`: where a provider sends the customer back after consent. It
 //! answers a small page (no token in it) that tells the wizard the outcome and closes
-//! the popup, or, for an authorization in the whole window, sends the customer to the
-//! tenant's success or failure redirect; `/oauth/close.js` is that page's script (the
-//! pages' CSP forbids inline scripts).
+//! the popup (a failure stays open, saying why), or, for an authorization in the
+//! whole window, sends the customer to the tenant's success or failure redirect;
+//! `/oauth/close.js` is that page's script (the pages' CSP forbids inline scripts).
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,7 +19,8 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/close.js", get(close_script))
 }
 
-const CLOSE_SCRIPT: &str = r#"// Tells the window that opened this popup how the connection went, then closes it.
+const CLOSE_SCRIPT: &str = r#"// Tells the window that opened this popup how the connection went, and closes it
+// when it worked: a failure stays on screen, so the customer can read why.
 (function () {
   var outcome = document.getElementById("sluice-oauth");
   if (!outcome || !window.opener) { return; }
@@ -29,7 +30,7 @@ const CLOSE_SCRIPT: &str = r#"// Tells the window that opened this popup how the
     instance: outcome.dataset.instance,
     connection: outcome.dataset.connection
   }, window.location.origin);
-  window.close();
+  if (outcome.dataset.status === "connected") { window.close(); }
 })();
 "#;
 

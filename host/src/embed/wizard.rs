@@ -137,8 +137,11 @@ async fn activate(
         .await
         .map_err(from_api)?;
     // Each connection starts with what the tenant's template fixes (minus the OAuth
-    // settings and secrets, which stay in the template).
+    // settings and secrets, which stay in the template), and the allow-list with the
+    // services those fields point at (the API base URL): the data sources run with the
+    // connection as soon as it is connected, before any save.
     let mut connections = BTreeMap::new();
+    let mut hosts: Vec<String> = Vec::new();
     for var in &compiled.definition.config_vars {
         let Some(reference) = &var.connection else {
             continue;
@@ -157,6 +160,11 @@ async fn activate(
             .into_iter()
             .filter(|(name, _)| !oauth::settings::OVERRIDABLE.contains(&name.as_str()))
             .collect();
+        for origin in fields.values().filter_map(origin_of) {
+            if !hosts.contains(&origin) {
+                hosts.push(origin);
+            }
+        }
         connections.insert(
             var.key.clone(),
             ConnectionInput {
@@ -186,6 +194,7 @@ async fn activate(
         settings: InstanceSettings {
             name: Some(name),
             connections: Some(connections),
+            allowed_hosts: Some(hosts),
             ..InstanceSettings::default()
         },
     };
@@ -334,7 +343,8 @@ async fn wizard(
         .oauth_connections_of(&instance.tenant_id, &instance.id)
         .await?;
     let mut connections = Vec::new();
-    let mut all_connected = true;
+    // Whether each connection is usable, with the component it belongs to.
+    let mut usable: Vec<(String, bool)> = Vec::new();
     for var in &compiled.definition.config_vars {
         let Some(reference) = &var.connection else {
             continue;
@@ -365,7 +375,7 @@ async fn wizard(
                 }
                 other => other,
             };
-        all_connected &= status == "active";
+        usable.push((reference.component.clone(), status == "active"));
         let mut inputs = connection_inputs(&var.key, &declared, &template, &current);
         if is_oauth {
             // The OAuth settings are the template's business, not the customer's.
@@ -400,8 +410,16 @@ async fn wizard(
             .or(var.default_value.as_ref())
             .map(display_value)
             .unwrap_or_default();
+        // A data source runs with its own component's connections: the others (the
+        // Zendesk account, for GitHub's repository list) need not be set yet.
+        let connected = var.data_source.as_ref().is_none_or(|source| {
+            usable
+                .iter()
+                .filter(|(component, _)| *component == source.component)
+                .all(|(_, active)| *active)
+        });
         let (kind, options, options_error) =
-            var_input(state, instance, &compiled, var, &value, all_connected).await;
+            var_input(state, instance, &compiled, var, &value, connected).await;
         let mut input = vec![Input {
             name: format!("config.{}", var.key),
             label: label_of(var),

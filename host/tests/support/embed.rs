@@ -1,6 +1,7 @@
 //! The tenant's backend, as embed tests play it: fixture keys (`fixtures/embed/`), JWTs
-//! signed as a tenant signs them, sessions opened over HTTP. Include it with
-//! `#[path = "support/embed.rs"] mod embed;` next to `mod support;`.
+//! signed as a tenant signs them, sessions opened over HTTP, and the vendor's page
+//! framing the pages. Include it with `#[path = "support/embed.rs"] mod embed;` next
+//! to `mod support;`.
 
 #![allow(dead_code)]
 
@@ -145,4 +146,47 @@ flows:
 pub async fn publish_hello(client: &Client) {
     client.upload_example("hello").await;
     client.publish("hello-relay", HELLO_DEFINITION).await;
+}
+
+/// A loopback HTTP server standing in for the tenant's own web app: its one page
+/// embeds the Sluice page `src` in an iframe. Stopped on drop.
+pub struct VendorApp {
+    /// `http://localhost:<port>`: another origin than Sluice's `http://127.0.0.1:<port>`.
+    pub origin: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl VendorApp {
+    pub async fn start(iframe_src: String) -> VendorApp {
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>Vendor app</title></head><body><h1>Vendor app</h1>\
+             <iframe id=\"sluice\" title=\"Integrations\" src=\"{iframe_src}\" \
+             width=\"1200\" height=\"760\"></iframe></body></html>"
+        );
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                let page = page.clone();
+                async move { axum::response::Html(page) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port for the vendor app");
+        let port = listener.local_addr().expect("its address").port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        VendorApp {
+            origin: format!("http://localhost:{port}"),
+            task,
+        }
+    }
+}
+
+impl Drop for VendorApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
