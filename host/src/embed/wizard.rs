@@ -673,16 +673,11 @@ async fn save(
             render(&wizard(&state, &session, &updated, None, None, Some(notice.into())).await?)
         }
         Err(message) => {
-            // Nothing was stored: show the form as typed, with the reason.
-            let page = wizard(
-                &state,
-                &session,
-                &instance,
-                Some(&form),
-                Some(message),
-                None,
-            )
-            .await?;
+            // Show the form as typed, with the reason, over the instance as it is stored
+            // now: a refused change stored nothing, but a deploy refused after its save
+            // keeps what was saved.
+            let current = own_instance(&state, &session, &id).await?;
+            let page = wizard(&state, &session, &current, Some(&form), Some(message), None).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
         }
     }
