@@ -31,17 +31,23 @@ struct Setup {
     customer: String,
     /// A browser-like HTTP client that does not follow redirects.
     browser: reqwest::Client,
+    /// The server's log (at `info`).
+    log: tempfile::NamedTempFile,
 }
 
 async fn setup() -> Setup {
     // The refresher's background task is off and the margin zero, so that the only
     // refreshes are the ones executions need, counted below.
-    let server = Server::start_with(&[
-        "--oauth-refresh-every-ms",
-        "0",
-        "--oauth-refresh-margin-secs",
-        "0",
-    ]);
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = Server::start_logging_to(
+        &[
+            "--oauth-refresh-every-ms",
+            "0",
+            "--oauth-refresh-margin-secs",
+            "0",
+        ],
+        log.path(),
+    );
     let registry = TokenRegistry::new();
     let oauth = FakeOAuth::start(
         &registry,
@@ -78,6 +84,7 @@ async fn setup() -> Setup {
         zendesk,
         customer,
         browser,
+        log,
     }
 }
 
@@ -433,6 +440,17 @@ async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_toke
                 "an answer shows a secret"
             );
         }
+    }
+    let log = std::fs::read_to_string(setup.log.path()).unwrap();
+    assert!(
+        log.contains("refreshed an OAuth token"),
+        "the log is read at info: {log}"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the server's log shows a secret"
+        );
     }
     for file in files_under(setup.server.data_dir.path()) {
         let bytes = std::fs::read(&file).unwrap_or_default();

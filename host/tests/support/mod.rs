@@ -41,6 +41,23 @@ impl Server {
         Server::start_exactly(&all)
     }
 
+    /// Starts like [`Server::start_with`], logging at `info` into `log` (a file the
+    /// test reads afterwards, e.g. to check that no secret was logged).
+    pub fn start_logging_to(args: &[&str], log: &Path) -> Server {
+        let mut all = OPEN_LOOPBACK.to_vec();
+        all.extend_from_slice(args);
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let args: Vec<String> = all.iter().map(|arg| arg.to_string()).collect();
+        let file = std::fs::File::create(log).expect("the log file");
+        let (child, url) = spawn_with(data_dir.path(), &args, "info", Stdio::from(file));
+        Server {
+            url,
+            data_dir,
+            child,
+            args,
+        }
+    }
+
     /// Starts with exactly these extra flags: no private range is opened to guests
     /// unless `args` opens it, as on a server with default settings.
     pub fn start_exactly(args: &[&str]) -> Server {
@@ -110,13 +127,17 @@ impl Drop for Server {
 }
 
 fn spawn(data_dir: &Path, args: &[String]) -> (Child, String) {
+    spawn_with(data_dir, args, "warn", Stdio::inherit())
+}
+
+fn spawn_with(data_dir: &Path, args: &[String], level: &str, stderr: Stdio) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("sluice serve starts");
     let stdout = child.stdout.take().expect("piped stdout");

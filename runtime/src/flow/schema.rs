@@ -610,19 +610,34 @@ mod tests {
                 },
             )]
             .into(),
-            config_vars: vec![ConfigVar {
-                key: "Region".into(),
-                data_type: ConfigVarType::String,
-                default_value: Some(json!("eu")),
-                description: Some("where".into()),
-                label: Some("Region".into()),
-                connection: None,
-                data_source: Some(DataSourceRef {
-                    component: "hello".into(),
-                    key: "regions".into(),
-                }),
-                picklist: Some(vec!["eu".into()]),
-            }],
+            config_vars: vec![
+                ConfigVar {
+                    key: "Region".into(),
+                    data_type: ConfigVarType::String,
+                    default_value: Some(json!("eu")),
+                    description: Some("where".into()),
+                    label: Some("Region".into()),
+                    connection: None,
+                    data_source: Some(DataSourceRef {
+                        component: "hello".into(),
+                        key: "regions".into(),
+                    }),
+                    picklist: Some(vec!["eu".into()]),
+                },
+                ConfigVar {
+                    key: "Account".into(),
+                    data_type: ConfigVarType::Connection,
+                    default_value: None,
+                    description: None,
+                    label: None,
+                    connection: Some(ConnectionTypeRef {
+                        component: "hello".into(),
+                        key: "api".into(),
+                    }),
+                    data_source: None,
+                    picklist: None,
+                },
+            ],
             flows: vec![
                 Flow {
                     key: Some("main".into()),
