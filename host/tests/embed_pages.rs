@@ -405,12 +405,32 @@ async fn a_customer_sees_nothing_of_another_customers_instances() {
             body, unknown,
             "another's instance reads exactly like an unknown one"
         );
+        // Nor can its wizard be opened, connected, changed or removed.
+        for page in ["configure", "connections/github/connect"] {
+            let (status, _, body) =
+                get_page(&server, &format!("{session}/instances/{id}/{page}")).await;
+            assert_eq!(status, 404, "{page}: {body}");
+        }
+        for (page, form) in [
+            ("configure", vec![("action", "deploy")]),
+            ("lifecycle", vec![("action", "remove")]),
+        ] {
+            let reply = browserless()
+                .post(format!("{}{session}/instances/{id}/{page}", server.url))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 404, "{page}");
+        }
         let (status, _, list) = get_page(&server, &format!("{session}/instances")).await;
         assert_eq!(status, 200, "{list}");
         assert!(!list.contains(id) && !list.contains("relay</a>"), "{list}");
         let (_, _, market) = get_page(&server, &format!("{session}/")).await;
         assert!(!market.contains(id), "{market}");
     }
+    // Y's instance is still there, as it was.
+    client.get(&format!("/v1/instances/{id}")).await.expect(200);
     // Tenant B has no integrations at all: its marketplace is empty.
     let (_, _, market) = get_page(&server, &format!("{b}/")).await;
     assert!(
