@@ -282,16 +282,7 @@ async fn a_customer_activates_the_sync_in_the_iframe_connects_github_in_a_popup_
     // The tenant: the integration, its OAuth app for GitHub (the API base URL the
     // customers' connections get), the signing key and the vendor's origin.
     let (client, tenant) = server.tenant_with_id("acme");
-    for name in ["github", "zendesk", "text"] {
-        client.upload_example(name).await;
-    }
-    let definition = std::fs::read_to_string(
-        sluice_runtime::guest_build::examples_dir()
-            .join("flows")
-            .join("github-zendesk-sync.yaml"),
-    )
-    .expect("the example integration");
-    client.publish("github-zendesk", &definition).await;
+    client.publish_github_zendesk().await;
     client
         .put(
             "/v1/connection-templates/github/github",

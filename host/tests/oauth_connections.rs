@@ -61,16 +61,7 @@ async fn setup() -> Setup {
     github.add_repo("acme/other");
     let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
     let client = server.tenant("acme");
-    for name in ["github", "zendesk", "text"] {
-        client.upload_example(name).await;
-    }
-    let definition = std::fs::read_to_string(
-        sluice_runtime::guest_build::examples_dir()
-            .join("flows")
-            .join("github-zendesk-sync.yaml"),
-    )
-    .unwrap();
-    client.publish("github-zendesk", &definition).await;
+    client.publish_github_zendesk().await;
     let customer = client.customer("Widgets Inc").await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -86,6 +86,25 @@ struct IntegrationPage {
     instances: Vec<InstanceLink>,
 }
 
+/// The latest version of the tenant's integration `key`, with the name and
+/// description its definition gives itself.
+async fn latest(
+    state: &AppState,
+    session: &EmbedSession,
+    key: &str,
+) -> Result<(i64, String, Option<String>), EmbedError> {
+    let version = integrations::latest_version(state, &session.tenant_id, key)
+        .await
+        .map_err(from_api)?;
+    let row = state
+        .store
+        .integration_version(&session.tenant_id, key, version)
+        .await?
+        .ok_or_else(|| EmbedError::NotFound("integration".into()))?;
+    let (name, description) = super::marketplace::title_of(&row);
+    Ok((version, name, description))
+}
+
 /// `/integrations/{key}`: what the integration does, the customer's instances of it,
 /// and the button that activates a new one.
 async fn integration(
@@ -93,15 +112,7 @@ async fn integration(
     State(state): State<AppState>,
     PagePath((_, key)): PagePath<(String, String)>,
 ) -> Result<Response, EmbedError> {
-    let version = integrations::latest_version(&state, &session.tenant_id, &key)
-        .await
-        .map_err(from_api)?;
-    let row = state
-        .store
-        .integration_version(&session.tenant_id, &key, version)
-        .await?
-        .ok_or_else(|| EmbedError::NotFound("integration".into()))?;
-    let (name, description) = super::marketplace::title_of(&row);
+    let (version, name, description) = latest(&state, &session, &key).await?;
     let instances = state
         .store
         .list_instances(&session.tenant_id, Some(&session.customer_id))
@@ -130,9 +141,7 @@ async fn activate(
     State(state): State<AppState>,
     PagePath((_, key)): PagePath<(String, String)>,
 ) -> Result<Response, EmbedError> {
-    let version = integrations::latest_version(&state, &session.tenant_id, &key)
-        .await
-        .map_err(from_api)?;
+    let (version, name, _) = latest(&state, &session, &key).await?;
     let compiled = integrations::plan(&state, &session.tenant_id, &key, version)
         .await
         .map_err(from_api)?;
@@ -178,14 +187,6 @@ async fn activate(
             },
         );
     }
-    let name = super::marketplace::title_of(
-        &state
-            .store
-            .integration_version(&session.tenant_id, &key, version)
-            .await?
-            .ok_or_else(|| EmbedError::NotFound("integration".into()))?,
-    )
-    .0;
     let request = DeployRequest {
         customer_id: session.customer_id.clone(),
         integration: key,

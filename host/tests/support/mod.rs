@@ -503,6 +503,21 @@ impl Client {
         reply.body
     }
 
+    /// Uploads the components of the declarative GitHub-to-Zendesk sync and publishes
+    /// it as integration `github-zendesk`.
+    pub async fn publish_github_zendesk(&self) {
+        for name in ["github", "zendesk", "text"] {
+            self.upload_example(name).await;
+        }
+        let definition = std::fs::read_to_string(
+            sluice_runtime::guest_build::examples_dir()
+                .join("flows")
+                .join("github-zendesk-sync.yaml"),
+        )
+        .expect("the example integration");
+        self.publish("github-zendesk", &definition).await;
+    }
+
     /// Creates a customer; returns its id.
     pub async fn customer(&self, name: &str) -> String {
         let customer = self

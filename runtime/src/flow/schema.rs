@@ -9,6 +9,20 @@ use super::expression::Operator;
 /// Where the schema is published, relative to the repository root.
 pub const SCHEMA_PATH: &str = "docs/flow-definition.schema.json";
 
+/// An object naming something a pinned component declares: `{component, key}`.
+fn component_item(description: &str) -> Value {
+    json!({
+        "description": description,
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["component", "key"],
+        "properties": {
+            "component": {"type": "string", "minLength": 1},
+            "key": {"type": "string", "minLength": 1}
+        }
+    })
+}
+
 /// The schema of a definition document.
 pub fn definition_schema() -> Value {
     let unary: Vec<&str> = Operator::ALL
@@ -118,26 +132,12 @@ pub fn definition_schema() -> Value {
                     "defaultValue": {},
                     "description": {"type": "string"},
                     "label": {"type": "string"},
-                    "connection": {
-                        "description": "For a `connection` variable: the connection type `key` a pinned `component` declares.",
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["component", "key"],
-                        "properties": {
-                            "component": {"type": "string", "minLength": 1},
-                            "key": {"type": "string", "minLength": 1}
-                        }
-                    },
-                    "dataSource": {
-                        "description": "The data source `key` of a pinned `component` that lists the values to pick from; it runs with the instance's connections.",
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["component", "key"],
-                        "properties": {
-                            "component": {"type": "string", "minLength": 1},
-                            "key": {"type": "string", "minLength": 1}
-                        }
-                    },
+                    "connection": component_item(
+                        "For a `connection` variable: the connection type `key` a pinned `component` declares."
+                    ),
+                    "dataSource": component_item(
+                        "The data source `key` of a pinned `component` that lists the values to pick from; it runs with the instance's connections."
+                    ),
                     "picklist": {
                         "description": "For a `picklist` variable without a data source: the values to pick from.",
                         "type": "array",
