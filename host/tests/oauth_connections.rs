@@ -6,6 +6,8 @@
 //! uses, one refresh), `invalid_grant` (a typed connection error, reconnecting fixes
 //! it), the bad inputs of the callback, and no token anywhere on disk or in answers.
 
+#[path = "support/embed.rs"]
+mod embed;
 mod support;
 
 use std::time::Duration;
@@ -29,6 +31,7 @@ struct Setup {
     github: FakeGithub,
     zendesk: FakeZendesk,
     customer: String,
+    tenant: String,
     /// A browser-like HTTP client that does not follow redirects.
     browser: reqwest::Client,
     /// The server's log (at `info`).
@@ -60,9 +63,19 @@ async fn setup() -> Setup {
     github.add_repo(REPO);
     github.add_repo("acme/other");
     let zendesk = FakeZendesk::start(ZENDESK_TOKEN).await;
-    let client = server.tenant("acme");
+    let (client, tenant) = server.tenant_with_id("acme");
     client.publish_github_zendesk().await;
-    let customer = client.customer("Widgets Inc").await;
+    let customer = client
+        .post(
+            "/v1/customers",
+            &json!({"name": "Widgets Inc", "externalId": "widgets"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -74,6 +87,7 @@ async fn setup() -> Setup {
         github,
         zendesk,
         customer,
+        tenant,
         browser,
         log,
     }
@@ -254,7 +268,8 @@ impl Setup {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_token() {
-    let setup = setup().await;
+    // Shared with the concurrent deliveries below.
+    let setup = std::sync::Arc::new(setup().await);
     let client = &setup.client;
     setup.template().await;
     // Templates are set once: the instances that use one keep its values.
@@ -350,10 +365,30 @@ async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_toke
     assert_eq!(execution["status"], "succeeded", "{execution}");
     assert!(setup.zendesk.ticket_by_external_id("gh-1").is_some());
 
-    // The token expires; eight concurrent uses (the repository dropdown opened eight
-    // times at once) refresh it once, and all of them succeed.
+    // The token expires; eight concurrent executions that call GitHub (eight agent
+    // comments copied to the issue: the Zendesk flow is no FIFO queue) refresh it
+    // once, and all of them succeed.
     setup.wait_for_expiry().await;
     let before = setup.oauth.refresh_requests();
+    let runs = (0..8).map(|n| {
+        let (setup, instance) = (std::sync::Arc::clone(&setup), instance.clone());
+        tokio::spawn(async move { setup.agent_comment(&instance, &format!("Update {n}")).await })
+    });
+    for execution in futures_join(runs).await {
+        assert_eq!(execution["status"], "succeeded", "{execution}");
+    }
+    assert_eq!(setup.oauth.refresh_requests() - before, 1);
+    assert_eq!(
+        setup
+            .github
+            .comments(REPO, 1)
+            .iter()
+            .filter(|comment| comment.body.contains("Update "))
+            .count(),
+        8
+    );
+    // And the eight concurrent uses of the repository dropdown after the next expiry.
+    setup.wait_for_expiry().await;
     let uses = (0..8).map(|_| {
         let client = client.clone();
         let path = format!("/v1/instances/{id}/config/githubRepository/items");
@@ -362,13 +397,13 @@ async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_toke
     for reply in futures_join(uses).await {
         reply.expect(200);
     }
-    assert_eq!(setup.oauth.refresh_requests() - before, 1);
+    assert_eq!(setup.oauth.refresh_requests() - before, 2);
     // And an execution that calls GitHub after the next expiry refreshes it once and
     // succeeds: the Zendesk comment reaches the issue.
     setup.wait_for_expiry().await;
     let execution = setup.agent_comment(&instance, "We are on it.").await;
     assert_eq!(execution["status"], "succeeded", "{execution}");
-    assert_eq!(setup.oauth.refresh_requests() - before, 2);
+    assert_eq!(setup.oauth.refresh_requests() - before, 3);
     assert!(
         setup
             .github
@@ -404,10 +439,39 @@ async fn a_customer_connects_github_with_oauth_and_the_sync_runs_with_their_toke
             .contains("invalid_grant"),
         "{status}"
     );
+    // The customer's wizard says so.
+    embed::register_key(client, embed::A_PUBLIC).await;
+    let session = embed::open_session(
+        &setup.server.url,
+        &embed::sign(
+            &embed::claims(&setup.tenant, "widgets", "user-1"),
+            embed::A_PRIVATE,
+            None,
+        ),
+    )
+    .await;
+    let wizard = format!("{}{session}/instances/{id}/configure", setup.server.url);
+    let page = setup.browser.get(&wizard).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("needs reconnecting") && page.contains("invalid_grant"),
+        "{page}"
+    );
     // Reconnecting fixes it.
     setup.oauth.set_refresh_invalid_grant(false);
     setup.connect(&id).await;
     assert_eq!(setup.github_status(&id).await["status"], "active");
+    let page = setup
+        .browser
+        .get(&wizard)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("needs reconnecting"), "{page}");
     let execution = setup.agent_comment(&instance, "Fixed now.").await;
     assert_eq!(execution["status"], "succeeded", "{execution}");
 
