@@ -51,6 +51,8 @@ impl Walk<'_> {
         secrets.extend(self.oauth.issued_refresh_tokens());
         secrets.push(CLIENT_SECRET.to_string());
         secrets.push(ZENDESK_TOKEN.to_string());
+        // A `secret: true` config variable: the wizard never shows it back either.
+        secrets.push(GITHUB_SECRET.to_string());
         secrets
     }
 

@@ -419,15 +419,22 @@ async fn wizard(
                 .filter(|(component, _)| *component == source.component)
                 .all(|(_, active)| *active)
         });
-        let (kind, options, options_error) =
+        let (mut kind, options, options_error) =
             var_input(state, instance, &compiled, var, &value, connected).await;
+        let mut value = value;
+        let set = instance.config.contains_key(&var.key);
+        if var.secret {
+            // A secret is never sent back to the browser; left empty, it is kept.
+            kind = "password";
+            value = String::new();
+        }
         let mut input = vec![Input {
             name: format!("config.{}", var.key),
             label: label_of(var),
             description: var.description.clone(),
             kind,
             value,
-            required: var.default_value.is_none(),
+            required: var.default_value.is_none() && !(var.secret && set),
             options,
             options_error,
         }];
@@ -588,6 +595,11 @@ async fn apply(
             .unwrap_or_default();
         if let Some(value) = typed_value(var, text)? {
             config.insert(var.key.clone(), value);
+        } else if var.secret
+            && let Some(kept) = instance.config.get(&var.key)
+        {
+            // The page never shows a secret back: an empty field keeps it.
+            config.insert(var.key.clone(), kept.clone());
         }
     }
     let mut connections = BTreeMap::new();

@@ -142,6 +142,10 @@ pub fn definition_schema() -> Value {
                         "description": "For a `picklist` variable without a data source: the values to pick from.",
                         "type": "array",
                         "items": {"type": "string"}
+                    },
+                    "secret": {
+                        "description": "A secret (a webhook signing secret): the configuration wizard never shows its value back.",
+                        "type": "boolean"
                     }
                 }
             },
@@ -623,6 +627,7 @@ mod tests {
                         key: "regions".into(),
                     }),
                     picklist: Some(vec!["eu".into()]),
+                    secret: true,
                 },
                 ConfigVar {
                     key: "Account".into(),
@@ -636,6 +641,7 @@ mod tests {
                     }),
                     data_source: None,
                     picklist: None,
+                    secret: false,
                 },
             ],
             flows: vec![

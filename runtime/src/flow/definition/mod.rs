@@ -135,6 +135,10 @@ pub struct ConfigVar {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// For a `picklist` variable without a data source: the values to pick from.
     pub picklist: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// A secret (a webhook signing secret): the configuration wizard never shows its
+    /// value back.
+    pub secret: bool,
 }
 
 /// A connection type a component declares (its manifest's `connections[].key`).
