@@ -296,8 +296,7 @@ fn connection_inputs(
                 label: property
                     .get("title")
                     .and_then(Value::as_str)
-                    .unwrap_or(name)
-                    .to_string(),
+                    .map_or_else(|| humanized(name), str::to_string),
                 description: property
                     .get("description")
                     .and_then(Value::as_str)
@@ -310,6 +309,46 @@ fn connection_inputs(
             }
         })
         .collect()
+}
+
+/// A field's key as a label: `apiBaseUrl` → "API base URL" (the SDK's schemas carry
+/// descriptions, not titles).
+fn humanized(key: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in key.chars() {
+        if (c.is_uppercase() && !word.is_empty()) || c == '_' || c == '-' || c == ' ' {
+            words.push(std::mem::take(&mut word));
+        }
+        if c.is_alphanumeric() {
+            word.push(c);
+        }
+    }
+    words.push(word);
+    let words: Vec<String> = words
+        .into_iter()
+        .filter(|word| !word.is_empty())
+        .enumerate()
+        .map(|(index, word)| {
+            let lower = word.to_lowercase();
+            match lower.as_str() {
+                "url" | "api" | "id" | "uri" | "oauth" => lower.to_uppercase(),
+                _ if index == 0 => {
+                    let mut chars = lower.chars();
+                    chars
+                        .next()
+                        .map(|first| first.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default()
+                }
+                _ => lower,
+            }
+        })
+        .collect();
+    if words.is_empty() {
+        key.to_string()
+    } else {
+        words.join(" ")
+    }
 }
 
 fn is_secret(property: &Value) -> bool {
@@ -773,6 +812,15 @@ mod tests {
             typed_value(&var(ConfigVarType::String), "  ").unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn keys_become_labels() {
+        assert_eq!(humanized("apiBaseUrl"), "API base URL");
+        assert_eq!(humanized("baseUrl"), "Base URL");
+        assert_eq!(humanized("accessToken"), "Access token");
+        assert_eq!(humanized("client_id"), "Client ID");
+        assert_eq!(humanized(""), "");
     }
 
     #[test]
