@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
-use sluice_runtime::{Call, Limits, LogRecord, LogSink, Outcome, Returned};
+use sluice_runtime::{Call, Limits, Outcome, Returned};
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
@@ -24,15 +24,6 @@ pub const MAX_ITEMS: usize = 10_000;
 pub struct Item {
     pub key: String,
     pub label: String,
-}
-
-/// Data-source logs go to `tracing`: a configuration call is not an execution.
-struct DataSourceLog;
-
-impl LogSink for DataSourceLog {
-    fn write(&self, record: LogRecord) {
-        tracing::info!(target: "sluice::data_source", execution = %record.execution_id, level = %record.level, "{}", record.message);
-    }
 }
 
 fn items_of(result: &Value) -> Option<Vec<Item>> {
@@ -86,7 +77,7 @@ pub async fn items(
         state,
         instance,
         &format!("{}-data-source-{key}", instance.id),
-        Arc::new(DataSourceLog),
+        Arc::new(crate::instances::CallLog),
         Limits::default(),
     )
     .await?;

@@ -198,15 +198,15 @@ async fn check_connections(
         let own = fields.iter().find(|connection| connection.key == var.key);
         let grant = grants.iter().find(|grant| grant.connection_key == var.key);
         match crate::oauth::connection_status(compiled, &var.key, own, grant) {
-            ("active", _) => {}
-            ("error", detail) => {
+            crate::oauth::ConnectionStatus::Active => {}
+            crate::oauth::ConnectionStatus::Error(detail) => {
                 return Err(ApiError::invalid(format!(
                     "connection `{}` must be connected again: {}",
                     var.key,
                     detail.as_deref().unwrap_or("the provider refused it")
                 )));
             }
-            _ => {
+            crate::oauth::ConnectionStatus::Pending => {
                 return Err(ApiError::invalid(format!(
                     "connection `{}` is not set: connect it or set it under `connections`",
                     var.key
@@ -417,12 +417,14 @@ fn build_environment(
     })
 }
 
-/// Forwards hook logs to `tracing`; hooks are not executions with a log of their own.
-struct HookLog;
+/// Forwards the logs of an instance's hooks and configuration-time data sources to
+/// `tracing`: those calls are not executions with a log of their own (the execution id
+/// names the call: `<instance>-deploy-<flow>`, `<instance>-data-source-<key>`).
+pub(crate) struct CallLog;
 
-impl LogSink for HookLog {
+impl LogSink for CallLog {
     fn write(&self, record: sluice_runtime::LogRecord) {
-        tracing::info!(target: "sluice::hook", execution = %record.execution_id, level = %record.level, "{}", record.message);
+        tracing::info!(target: "sluice::instance_call", execution = %record.execution_id, level = %record.level, "{}", record.message);
     }
 }
 
@@ -443,7 +445,7 @@ async fn run_hooks(
             state,
             instance,
             &format!("{}-{label}-{flow}", instance.id),
-            Arc::new(HookLog),
+            Arc::new(CallLog),
             Limits::default(),
         )
         .await?;
@@ -798,7 +800,7 @@ pub async fn upgrade(
             state,
             &instance,
             &format!("{}-remove-{flow}", instance.id),
-            Arc::new(HookLog),
+            Arc::new(CallLog),
             Limits::default(),
         )
         .await?;

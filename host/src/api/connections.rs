@@ -102,11 +102,11 @@ pub async fn statuses(
         .map(|key| {
             let own = fields.iter().find(|c| c.key == key);
             let grant = grants.iter().find(|g| g.connection_key == key);
-            let (status, detail) = oauth::connection_status(&compiled, &key, own, grant);
+            let status = oauth::connection_status(&compiled, &key, own, grant);
             json!({
                 "key": key,
-                "status": status,
-                "statusDetail": detail,
+                "status": status.as_str(),
+                "statusDetail": status.detail(),
                 "fieldNames": own
                     .and_then(|c| c.fields.as_object())
                     .map(|fields| fields.keys().cloned().collect::<Vec<_>>())

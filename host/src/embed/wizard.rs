@@ -264,14 +264,17 @@ fn label_of(var: &ConfigVar) -> String {
     var.label.clone().unwrap_or_else(|| var.key.clone())
 }
 
-/// The inputs of a non-OAuth connection: its declared input fields, minus what the
-/// template fixes; secrets (`writeOnly` or `format: password`) are never shown back.
+/// The inputs of a connection: its declared input fields, minus what the template
+/// fixes and, for an OAuth connection (`declared` has `oauth2`), minus its OAuth
+/// settings, which are the template's business; secrets (`writeOnly` or
+/// `format: password`) are never shown back.
 fn connection_inputs(
     var_key: &str,
     declared: &Value,
     template: &Map<String, Value>,
     current: &Map<String, Value>,
 ) -> Vec<Input> {
+    let is_oauth = declared.get("oauth2").is_some();
     let schema = declared.get("inputs").cloned().unwrap_or_default();
     let required: Vec<&str> = schema
         .get("required")
@@ -283,7 +286,11 @@ fn connection_inputs(
     };
     properties
         .iter()
-        .filter(|(name, _)| !template.contains_key(*name))
+        .filter(|(name, _)| {
+            let fixed = template.contains_key(*name)
+                || (is_oauth && oauth::settings::OVERRIDABLE.contains(&name.as_str()));
+            !fixed
+        })
         .map(|(name, property)| {
             let secret = is_secret(property);
             let value = if secret {
@@ -407,23 +414,14 @@ async fn wizard(
             .unwrap_or_default();
         let grant = grants.iter().find(|grant| grant.connection_key == var.key);
         let own = fields.iter().find(|connection| connection.key == var.key);
+        let connection = oauth::connection_status(&compiled, &var.key, own, grant);
         let (status, status_detail) =
-            match oauth::connection_status(&compiled, &var.key, own, grant) {
-                // A connection of fields only is set once one of them is.
-                ("active", detail) if !is_oauth && grant.is_none() && current.is_empty() => {
-                    ("pending", detail)
-                }
-                other => other,
-            };
-        usable.push((reference.component.clone(), status == "active"));
+            (connection.as_str(), connection.detail().map(str::to_string));
+        usable.push((
+            reference.component.clone(),
+            connection == oauth::ConnectionStatus::Active,
+        ));
         let mut inputs = connection_inputs(&var.key, &declared, &template, &current);
-        if is_oauth {
-            // The OAuth settings are the template's business, not the customer's.
-            inputs.retain(|input| {
-                let field = input.name.rsplit('.').next().unwrap_or_default();
-                !oauth::settings::OVERRIDABLE.contains(&field)
-            });
-        }
         keep_submitted(&mut inputs, submitted);
         connections.push(ConnectionView {
             key: var.key.clone(),

@@ -119,26 +119,64 @@ pub fn is_oauth_connection(compiled: &crate::integrations::CompiledIntegration, 
     connection_type(compiled, key).is_ok_and(|(_, declared)| declared.get("oauth2").is_some())
 }
 
-/// How a connection of an instance stands: `pending` (not set, or an OAuth
-/// connection with fields but neither a grant nor a token given over the API),
-/// `active`, or `error` (the provider refused its grant; the detail says why).
+/// How a connection of an instance stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// Not set: no fields, or an OAuth connection with fields but neither a grant nor
+    /// a token given over the API.
+    Pending,
+    /// Usable.
+    Active,
+    /// The provider refused its grant (the detail says why): connect it again.
+    Error(Option<String>),
+}
+
+impl ConnectionStatus {
+    /// `pending`, `active` or `error`, as the API and the wizard name it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConnectionStatus::Pending => "pending",
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::Error(_) => "error",
+        }
+    }
+
+    /// Why a refused connection was refused.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ConnectionStatus::Error(detail) => detail.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// How the integration's connection variable `key` of an instance stands, from its
+/// fields as set on the instance and its OAuth grant: one rule for the API, the
+/// deploy checks and the wizard.
 pub fn connection_status(
     compiled: &crate::integrations::CompiledIntegration,
     key: &str,
     fields: Option<&sluice_runtime::Connection>,
     grant: Option<&OAuthConnection>,
-) -> (&'static str, Option<String>) {
+) -> ConnectionStatus {
     match (grant, fields) {
         (Some(grant), _) if grant.status == OAuthStatus::Error => {
-            ("error", grant.status_detail.clone())
+            ConnectionStatus::Error(grant.status_detail.clone())
         }
-        (Some(_), _) => ("active", None),
+        (Some(_), _) => ConnectionStatus::Active,
+        (None, Some(connection)) if connection.token.is_some() => ConnectionStatus::Active,
+        // A connection of fields only is set once one of them is; an OAuth one's
+        // fields (the template's API base URL the wizard copies in) carry no token.
         (None, Some(connection))
-            if connection.token.is_some() || !is_oauth_connection(compiled, key) =>
+            if !is_oauth_connection(compiled, key)
+                && connection
+                    .fields
+                    .as_object()
+                    .is_some_and(|fields| !fields.is_empty()) =>
         {
-            ("active", None)
+            ConnectionStatus::Active
         }
-        _ => ("pending", None),
+        _ => ConnectionStatus::Pending,
     }
 }
 
