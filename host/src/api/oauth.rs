@@ -51,20 +51,16 @@ async fn close_script() -> Response {
         .into_response()
 }
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The callback's page (`templates/oauth/callback.html`; askama escapes every value).
+#[derive(askama::Template)]
+#[template(path = "oauth/callback.html")]
+struct CallbackPage<'a> {
+    title: &'a str,
+    /// `connected` or `error`, read by `close.js`.
+    outcome: &'a str,
+    instance: &'a str,
+    connection: &'a str,
+    message: &'a str,
 }
 
 fn page(
@@ -73,31 +69,30 @@ fn page(
     authorization: Option<&Authorization>,
     message: &str,
 ) -> Response {
+    use askama::Template as _;
     let (instance, connection) = authorization
-        .map(|a| (escape(&a.instance_id), escape(&a.connection_key)))
+        .map(|a| (a.instance_id.as_str(), a.connection_key.as_str()))
         .unwrap_or_default();
     let title = if outcome == "connected" {
         "Connected"
     } else {
         "Not connected"
     };
-    let body = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title></head>
-<body>
-<main id="sluice-oauth" data-status="{outcome}" data-instance="{instance}" data-connection="{connection}">
-<h1>{title}</h1>
-<p role="status">{message}</p>
-<p>You can close this window.</p>
-</main>
-<script src="/oauth/close.js"></script>
-</body>
-</html>
-"#,
-        message = escape(message),
-    );
+    let rendered = CallbackPage {
+        title,
+        outcome,
+        instance,
+        connection,
+        message,
+    }
+    .render();
+    let body = match rendered {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(error = %err, "rendering the OAuth callback page");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     (
         status,
         [
