@@ -456,7 +456,10 @@ async fn component_registry_versions_manifests_and_refusals() {
     );
     let (status, body) = server.upload(a, guest("forbidden-import")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(error_message(&body).contains("wasi:sockets"), "{body}");
+    assert!(
+        error_message(&body).contains("wasi:keyvalue/store"),
+        "{body}"
+    );
     let (status, body) = server.upload(a, guest("not-sluice")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, body) = server.upload(a, Vec::new()).await;

@@ -330,7 +330,7 @@ fn a_missing_file_is_refused() {
 #[test]
 fn a_forbidden_import_is_refused() {
     let output = run("forbidden-import", &["--action", "run"]);
-    assert_usage_error(&output, "wasi:sockets");
+    assert_usage_error(&output, "wasi:keyvalue/store");
     assert_eq!(
         stderr(&output).trim_end().lines().count(),
         1,
