@@ -23,8 +23,26 @@ pub const TARGET_ISOLATE_PROCESS_FACTOR: f64 = 100.0;
 /// Restart to first execution of a precompiled component, in ms: under this.
 pub const TARGET_RESTART_MS: f64 = 5.0;
 
+/// Per-execution medians the guests in other languages must stay under, in µs (issue
+/// 14): a TypeScript guest and an inline code step 1 ms, a Python guest 2 ms.
+pub const TARGET_GUEST_MEDIAN_US: &[(&str, f64)] = &[
+    ("sluice-ts", 1000.0),
+    ("sluice-py", 2000.0),
+    ("sluice-code", 1000.0),
+];
+
 /// The order of the contenders in the table; others follow in input order.
-const ORDER: &[&str] = &["sluice", "floor", "extism", "vm", "isolated-vm", "bwrap"];
+const ORDER: &[&str] = &[
+    "sluice",
+    "sluice-ts",
+    "sluice-py",
+    "sluice-code",
+    "floor",
+    "extism",
+    "vm",
+    "isolated-vm",
+    "bwrap",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contender {
@@ -398,6 +416,17 @@ impl Results {
 
     fn render_targets(&self, out: &mut String) {
         let mut lines = Vec::new();
+        for (name, target) in TARGET_GUEST_MEDIAN_US {
+            if let Some(guest) = self.find(name) {
+                lines.push(format!(
+                    "{} per execution (median): {:.0} us, p99 {:.0} us, target <= {target:.0} us: {}",
+                    guest.label,
+                    guest.median_us,
+                    guest.p99_us,
+                    verdict(guest.median_us <= *target)
+                ));
+            }
+        }
         if let Some(sluice) = self.find("sluice") {
             if let Some(floor) = self.find("floor") {
                 let ratio = sluice.median_us / floor.median_us;

@@ -1,6 +1,9 @@
-//! The two in-process contenders: Sluice (`Runtime::execute`) and the raw-wasmtime
-//! floor, both running `examples/hello`'s `echo` (one log line, the input returned) on a
-//! fresh instance per execution, the component compiled and pre-instantiated once.
+//! The in-process contenders: Sluice (`Runtime::execute`) and the raw-wasmtime floor,
+//! both running `examples/hello`'s `echo` (one log line, the input returned) on a fresh
+//! instance per execution, the component compiled and pre-instantiated once; and the
+//! same job in Sluice written in other languages (issue 14): a TypeScript guest
+//! (componentize-js), a Python guest (componentize-py), and an inline code step run by
+//! the code engine.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,21 +25,68 @@ pub const INPUT: &str = r#"{"id":42,"name":"cold start"}"#;
 const CONCURRENCY: u32 = 64;
 const LOCKFILE: &str = include_str!("../../../Cargo.lock");
 
+/// The code step of the `sluice-code` contender: the suite's job as a user writes it.
+const CODE_STEP: &str = r#"(context, stepResults) => { context.logger.info("echo", { bytes: JSON.stringify(stepResults.trigger.results).length }); return stepResults.trigger.results; }"#;
+
+/// Which guest a Sluice contender runs the job in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guest {
+    /// `examples/hello` (Rust).
+    Rust,
+    /// An `echo` action of a TypeScript component.
+    TypeScript,
+    /// An `echo` action of a Python component.
+    Python,
+    /// An inline code step in the code engine.
+    CodeStep,
+}
+
+impl Guest {
+    pub fn of(contender: &str) -> Option<Guest> {
+        Some(match contender {
+            "sluice" => Guest::Rust,
+            "sluice-ts" => Guest::TypeScript,
+            "sluice-py" => Guest::Python,
+            "sluice-code" => Guest::CodeStep,
+            _ => return None,
+        })
+    }
+
+    /// The action called and its input.
+    fn call(self) -> (String, String) {
+        match self {
+            Guest::CodeStep => (
+                "run".into(),
+                serde_json::json!({
+                    "code": CODE_STEP,
+                    "stepResults": {"trigger": {"results": serde_json::from_str::<Value>(INPUT).unwrap_or_default()}},
+                })
+                .to_string(),
+            ),
+            _ => (ACTION.into(), INPUT.into()),
+        }
+    }
+}
+
 /// Sluice with the component loaded and the per-execution arguments built once.
 pub struct SluiceJob {
     pub runtime: Runtime,
     pub component: LoadedComponent,
     pub capabilities: Capabilities,
     pub limits: Limits,
+    pub action: String,
+    pub input: String,
 }
 
 impl SluiceJob {
-    pub fn new(bytes: &[u8]) -> Result<Self, String> {
+    /// The job in `guest`, whose component is `bytes`.
+    pub fn for_guest(bytes: &[u8], guest: Guest) -> Result<Self, String> {
+        let (action, input) = guest.call();
         let runtime = Runtime::new(RuntimeConfig::default().max_concurrency(CONCURRENCY))
             .map_err(|err| format!("cannot start the runtime: {err}"))?;
         let component = runtime
             .load(bytes)
-            .map_err(|err| format!("cannot load hello.wasm: {err}"))?;
+            .map_err(|err| format!("cannot load the component: {err}"))?;
         Ok(SluiceJob {
             runtime,
             component,
@@ -45,6 +95,8 @@ impl SluiceJob {
                 ..Capabilities::default()
             },
             limits: Limits::default(),
+            action,
+            input,
         })
     }
 
@@ -55,8 +107,8 @@ impl SluiceJob {
             .execute(
                 &self.component,
                 Call::Action {
-                    action: ACTION.to_string(),
-                    input: INPUT.to_string(),
+                    action: self.action.clone(),
+                    input: self.input.clone(),
                 },
                 ExecutionContext::default(),
                 &self.capabilities,
@@ -67,10 +119,19 @@ impl SluiceJob {
         match &report.outcome {
             Outcome::Completed {
                 result: Returned::Output(output),
-            } if matches!(&output.data, Data::Json(text) if text == INPUT) => Ok(()),
+            } if matches!(&output.data, Data::Json(text) if same_json(text, INPUT)) => Ok(()),
             other => Err(format!("unexpected outcome: {other:?}")),
         }
     }
+}
+
+/// Whether two JSON texts hold the same document (guests differ in whitespace).
+fn same_json(a: &str, b: &str) -> bool {
+    a == b
+        || matches!(
+            (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 async fn floor_execute(floor: &Floor) -> Result<(), String> {
@@ -86,7 +147,7 @@ async fn floor_execute(floor: &Floor) -> Result<(), String> {
 }
 
 enum Job {
-    Sluice(SluiceJob),
+    Sluice(Box<SluiceJob>),
     Floor(Box<Floor>),
 }
 
@@ -114,11 +175,24 @@ pub fn measure(
     protocol: &Protocol,
     decommit_batch: Option<usize>,
 ) -> Result<Value, String> {
-    let bytes = sluice_benches::example_bytes("hello")?;
+    measure_guest(name, protocol, decommit_batch, None)
+}
+
+/// [`measure`], with the component of a guest-language contender from `component`.
+pub fn measure_guest(
+    name: &str,
+    protocol: &Protocol,
+    decommit_batch: Option<usize>,
+    component: Option<&str>,
+) -> Result<Value, String> {
+    let bytes = match component {
+        Some(path) => std::fs::read(path).map_err(|err| format!("cannot read {path}: {err}"))?,
+        None => sluice_benches::example_bytes("hello")?,
+    };
     let started = Instant::now();
-    let job = match name {
-        "sluice" => Job::Sluice(SluiceJob::new(&bytes)?),
-        _ => {
+    let job = match Guest::of(name) {
+        Some(guest) => Job::Sluice(Box::new(SluiceJob::for_guest(&bytes, guest)?)),
+        None => {
             let mut pool = PoolingAllocationConfig::default();
             if let Some(batch) = decommit_batch {
                 pool.decommit_batch_size(batch);
@@ -149,15 +223,37 @@ pub fn measure(
 
     let wasmtime = locked_version(LOCKFILE, "wasmtime").unwrap_or_else(|| "unknown".into());
     let hello = format!("hello.wasm {} KiB", bytes.len().div_ceil(1024));
+    let size = format!("{} KiB component", bytes.len().div_ceil(1024));
     let (label, what, version) = match &job {
-        Job::Sluice(sluice) => (
-            "Sluice (precompiled, warm engine)",
-            "Runtime::execute of hello `echo` on a fresh instance: pooling allocator (max_concurrency 64), default Limits (fuel, epoch deadline, memory limiter, timeout), default capabilities with a discarding log sink",
-            format!(
-                "sluice-runtime on wasmtime {wasmtime}, {:?} allocator, {hello}",
-                sluice.runtime.allocator()
-            ),
-        ),
+        Job::Sluice(sluice) => {
+            let (label, what) = match Guest::of(name) {
+                Some(Guest::TypeScript) => (
+                    "Sluice, TypeScript guest (componentize-js)",
+                    "Runtime::execute of the TypeScript `echo` (benches/guests/echo-ts, the JS SDK) on a fresh instance, default Limits, discarding log sink",
+                ),
+                Some(Guest::Python) => (
+                    "Sluice, Python guest (componentize-py)",
+                    "Runtime::execute of the Python `echo` (benches/guests/echo-py, the Python SDK) on a fresh instance, default Limits, discarding log sink",
+                ),
+                Some(Guest::CodeStep) => (
+                    "Sluice, inline code step (code engine)",
+                    "Runtime::execute of the code engine's `run` with the echo step's source and its trigger result on a fresh instance, default Limits, discarding log sink (what the flow engine calls per code step)",
+                ),
+                _ => (
+                    "Sluice (precompiled, warm engine)",
+                    "Runtime::execute of hello `echo` on a fresh instance: pooling allocator (max_concurrency 64), default Limits (fuel, epoch deadline, memory limiter, timeout), default capabilities with a discarding log sink",
+                ),
+            };
+            (
+                label,
+                what,
+                format!(
+                    "sluice-runtime on wasmtime {wasmtime}, {:?} allocator, {}",
+                    sluice.runtime.allocator(),
+                    if component.is_some() { &size } else { &hello }
+                ),
+            )
+        }
         Job::Floor(_) => (
             "raw wasmtime floor (InstancePre+pooling)",
             "bare wasmtime, same component: new Store (WasiCtx + WasiHttpCtx) + instantiate_async from an InstancePre + run-action + drop; no fuel, epochs, limiter or capabilities",

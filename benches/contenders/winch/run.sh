@@ -4,12 +4,22 @@
 # limit, with and without epoch interruption. Prints one line per compile.
 #
 #   benches/contenders/winch/run.sh [--quick]
+#   benches/contenders/winch/run.sh --component FILE.wasm [RUNS]   # a real component:
+#       compile time, artifact size, instantiate + manifest() per compiler
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}/winch-probe"
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 probe="$CARGO_TARGET_DIR/release/sluice-winch-probe"
+if [[ "${1:-}" == "--component" ]]; then
+    file="${2:?usage: run.sh --component FILE.wasm [RUNS]}"
+    runs="${3:-200}"
+    for compiler in cranelift-speed winch; do
+        "$probe" component "$compiler" "$file" "$runs"
+    done
+    exit 0
+fi
 shapes=(1000x6000 2000x12000 4000x24000 10000x60000)
 [[ "${1:-}" == "--quick" ]] && shapes=(100x300 1000x6000)
 cpu_limit=120
