@@ -108,13 +108,18 @@ export function toSluiceError(thrown: unknown): SluiceError {
     const name = thrown.name && thrown.name !== 'Error' ? `${thrown.name}: ` : '';
     return new Fatal(`${name}${thrown.message}`);
   }
+  // SpiderMonkey throws the bare string "out of memory" when an allocation fails
+  // (the memory budget is spent); it is catchable, so it ends here, not as a trap.
+  if (thrown === 'out of memory') {
+    return new Fatal('out of memory: the execution used up its memory budget');
+  }
   let text: string;
   try {
     text = typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown);
   } catch {
     text = String(thrown);
   }
-  return new Fatal(`uncaught ${text}`);
+  return new Fatal(`uncaught exception: ${text}`);
 }
 
 /** The payload of an error thrown by a WIT import that returns `result<_, E>`. */

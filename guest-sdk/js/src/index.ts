@@ -28,7 +28,7 @@ export { http, HttpResponse, statusError } from './http.js';
 export type { RequestOptions } from './http.js';
 export { log } from './log.js';
 export type { Fields, Logger } from './log.js';
-export { Output } from './output.js';
+export { Output, jsonText } from './output.js';
 export type { JsonSchema } from './schema.js';
 export { Request, TriggerResponse } from './trigger.js';
 export type { HttpResponse as TriggerHttpResponse } from './trigger.js';
