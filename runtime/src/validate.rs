@@ -66,7 +66,9 @@ const CODE_FLOW_EXPORT: &str = "sluice:flow/code-flow";
 /// (environment, exit, stdio, terminals) even in guests that never use them, so they
 /// are accepted and backed by empty implementations: no environment variables, no
 /// arguments, stdin at end-of-file, no terminal, stdout and stderr captured into the
-/// execution's log. Filesystem and sockets are not linked at all.
+/// execution's log. The JavaScript and Python runtimes also import `wasi:filesystem`
+/// and `wasi:sockets`, so those are accepted as inert capabilities: no directory is
+/// preopened and every socket use is refused (`capabilities::link`).
 const ALLOWED_IMPORTS: &[&str] = &[
     "sluice:flow/types",
     "sluice:flow/log",
@@ -94,6 +96,15 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:cli/terminal-stdin",
     "wasi:cli/terminal-stdout",
     "wasi:cli/terminal-stderr",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
 ];
 
 /// Imports only the `flow` world may use.
@@ -191,10 +202,9 @@ fn check_import(world: World, import: &str) -> Result<(), LoadError> {
                 .into(),
         });
     }
-    let hint = if name.starts_with("wasi:sockets/") {
-        " (guests get no sockets; use wasi:http/outgoing-handler for HTTP)".to_string()
-    } else if name.starts_with("wasi:filesystem/") {
-        " (guests get no filesystem; keep data in state or return it as output)".to_string()
+    let hint = if name.starts_with("wasi:http/") {
+        " (guests make HTTP requests through wasi:http/outgoing-handler; they serve none)"
+            .to_string()
     } else {
         format!(
             " (a `{world}` guest may import only: {})",
@@ -252,11 +262,17 @@ mod tests {
         assert!(check_import(World::Flow, "sluice:flow/invoker@0.1.0").is_ok());
         let err = check_import(World::Component, "sluice:flow/invoker@0.1.0").unwrap_err();
         assert!(err.to_string().contains("only code-native flows"), "{err}");
-        let err = check_import(World::Component, "wasi:sockets/tcp@0.2.12").unwrap_err();
+        // Linked inert, for the JavaScript and Python runtimes that import them.
+        assert!(check_import(World::Component, "wasi:sockets/tcp@0.2.0").is_ok());
+        assert!(check_import(World::Component, "wasi:filesystem/preopens@0.2.12").is_ok());
+        let err = check_import(World::Component, "wasi:keyvalue/store@0.2.0-draft").unwrap_err();
         assert!(
-            err.to_string().contains("`wasi:sockets/tcp@0.2.12`"),
+            err.to_string()
+                .contains("`wasi:keyvalue/store@0.2.0-draft`"),
             "{err}"
         );
+        let err = check_import(World::Component, "wasi:http/incoming-handler@0.2.12").unwrap_err();
+        assert!(err.to_string().contains("serve none"), "{err}");
         let err = check_import(World::Component, "evil:host/exec").unwrap_err();
         assert!(err.to_string().contains("may import only"), "{err}");
     }

@@ -195,3 +195,45 @@ async fn initial_memory_over_budget_is_a_memory_limit() {
     assert_eq!(report.metering.peak_memory_bytes, 0);
     assert_hello_works(&runtime, &hello).await;
 }
+
+/// `wasi:filesystem` and `wasi:sockets` are linked so that the JavaScript and Python
+/// runtimes load, but nothing behind them answers: every file, directory, socket and
+/// name lookup the guest tries fails, even towards a listener that is really there.
+#[tokio::test]
+async fn filesystem_and_sockets_are_linked_but_inert() {
+    let runtime = runtime(4);
+    let guest = load(&runtime, "inert-wasi");
+    let hello = load(&runtime, "hello");
+    let (caps, _) = capabilities();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let input = serde_json::json!({ "tcp": target }).to_string();
+    let report = run(
+        &runtime,
+        &guest,
+        action("run", &input),
+        &caps,
+        &Limits::default(),
+    )
+    .await;
+    let attempts = json_output(&report);
+    for key in [
+        "tcp",
+        "udp",
+        "lookup",
+        "passwd",
+        "relative",
+        "rootDir",
+        "createFile",
+    ] {
+        let got = attempts[key].as_str().unwrap_or_default();
+        assert!(got.starts_with("error: "), "{key}: {got} ({attempts})");
+    }
+    assert_eq!(attempts["env"], 0, "{attempts}");
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "the guest's connection reached the listener"
+    );
+    assert_hello_works(&runtime, &hello).await;
+}

@@ -128,11 +128,17 @@ impl HostContext {
         let log_budget = self::log::LogBudget::new(limits.log_bytes);
         let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
         let stderr = CapturedOutput::new(STDIO_CAPTURE_BYTES);
-        // No environment, arguments, preopened directories or network: the builder's
-        // defaults grant nothing, and stdin stays empty.
+        // No environment, arguments or preopened directories, and stdin stays empty.
+        // Sockets are linked (standard runtimes import them) but every use is refused:
+        // TCP, UDP and name lookup are off here, and the builder's address check
+        // already denies every address. Outbound traffic goes only through
+        // `wasi:http` and the egress policy.
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         let egress = EgressHooks::new(
             Arc::clone(&caps.egress),
@@ -220,12 +226,19 @@ impl HasData for HasIo {
 }
 
 /// Links every host function a guest may import, and nothing else. The set matches
-/// `validate::ALLOWED_IMPORTS`; filesystem and sockets are deliberately absent.
+/// `validate::ALLOWED_IMPORTS`.
+///
+/// `wasi:filesystem` and `wasi:sockets` are linked as inert capabilities, because
+/// the JavaScript and Python runtimes import them whether or not a guest uses them:
+/// with no preopened directory there is no descriptor to open a path from, and the
+/// context above refuses every socket. They hold nothing and reach nothing.
 pub(crate) fn link(linker: &mut Linker<HostContext>) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::WasiCliView;
     use wasmtime_wasi::clocks::WasiClocksView;
-    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sockets};
     use wasmtime_wasi::random::WasiRandomView;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 
     type Host = HostContext;
     let l = linker;
@@ -260,6 +273,19 @@ pub(crate) fn link(linker: &mut Linker<HostContext>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
     cli::terminal_stdout::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
     cli::terminal_stderr::add_to_linker::<Host, WasiCli>(l, Host::cli)?;
+    filesystem::types::add_to_linker::<Host, WasiFilesystem>(l, Host::filesystem)?;
+    filesystem::preopens::add_to_linker::<Host, WasiFilesystem>(l, Host::filesystem)?;
+    sockets::network::add_to_linker::<Host, WasiSockets>(
+        l,
+        &sockets::network::LinkOptions::default(),
+        Host::sockets,
+    )?;
+    sockets::instance_network::add_to_linker::<Host, WasiSockets>(l, Host::sockets)?;
+    sockets::tcp::add_to_linker::<Host, WasiSockets>(l, Host::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<Host, WasiSockets>(l, Host::sockets)?;
+    sockets::udp::add_to_linker::<Host, WasiSockets>(l, Host::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<Host, WasiSockets>(l, Host::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<Host, WasiSockets>(l, Host::sockets)?;
     // `wasi:http` through the metered view, so that what the host holds for the guest
     // counts against its memory budget (`http_memory`).
     {
