@@ -2,16 +2,25 @@
 //! run through the harness: it invokes the Rust `hello` component, keeps a count in
 //! flow state, and passes the kind of a failed call on.
 
+use std::sync::OnceLock;
+
 use serde_json::json;
 use sluice_runtime::GuestErrorKind;
 use sluice_runtime::guest_build::example;
 use sluice_runtime::guest_build::js::js_example;
 use sluice_runtime::harness::{Harness, Scope};
 
+/// The flow, with `hello` as its component, in a fresh harness (the flow is loaded
+/// and compiled once per process: it embeds a JavaScript engine).
 fn flow() -> Harness {
+    static LOADED: OnceLock<Harness> = OnceLock::new();
     let hello = std::fs::read(example("hello").unwrap()).unwrap();
-    Harness::from_file(js_example("hello-flow-ts").unwrap_or_else(|e| panic!("{e}")))
-        .unwrap()
+    LOADED
+        .get_or_init(|| {
+            let wasm = js_example("hello-flow-ts").unwrap_or_else(|e| panic!("{e}"));
+            Harness::from_file(wasm).unwrap()
+        })
+        .fresh()
         .with_component("hello", &hello)
         .unwrap()
 }
