@@ -242,7 +242,20 @@ impl Harness {
     pub fn new(wasm: &[u8]) -> Result<Self, HarnessError> {
         let runtime = Runtime::new(RuntimeConfig::default().max_concurrency(16))?;
         let component = runtime.load(wasm)?;
-        Ok(Harness {
+        Ok(Self::loaded(runtime, component))
+    }
+
+    /// A harness for the same loaded component, without compiling it again, and
+    /// with everything else as [`Harness::new`] sets it: empty state, no connections,
+    /// config, allowed hosts, components or flows, default limits and context. For
+    /// tests that start from one component many times: a JavaScript or Python
+    /// component embeds its interpreter and takes seconds to compile.
+    pub fn fresh(&self) -> Self {
+        Self::loaded(self.runtime.clone(), self.component.clone())
+    }
+
+    fn loaded(runtime: Runtime, component: LoadedComponent) -> Self {
+        Harness {
             runtime,
             component,
             state: Arc::new(MemoryStateStore::new()),
@@ -275,7 +288,7 @@ impl Harness {
             components: HashMap::new(),
             flows: HashMap::new(),
             executions: Arc::new(AtomicU64::new(0)),
-        })
+        }
     }
 
     /// Loads the component at `path` (e.g. the result of [`build_component`]).

@@ -29,6 +29,12 @@ async fn state_goes_in_and_changes_come_out() {
     let run = harness.clone().action("counter", json!({})).await.unwrap();
     assert_eq!(run.json().unwrap(), json!({"count": 43}));
     assert_eq!(harness.state(Scope::Flow, "count"), Some(json!(43)));
+    // A fresh harness shares only the compiled component: it starts from no state.
+    let fresh = harness.fresh();
+    assert_eq!(fresh.state(Scope::Flow, "count"), None);
+    let run = fresh.action("counter", json!({})).await.unwrap();
+    assert_eq!(run.json().unwrap(), json!({"count": 1}));
+    assert_eq!(harness.state(Scope::Flow, "count"), Some(json!(43)));
 
     let run = harness
         .action(

@@ -1,11 +1,19 @@
 //! The `zendesk` component built for wasm32-wasip2 and run through the runtime's test
 //! harness against the fake Zendesk: ticket actions, error kinds, the `ticketEvent`
 //! trigger's signature checks and secret cache, and its idempotent instance hooks.
+//!
+//! Every test runs against both twins: the Rust component (`examples/zendesk`) and its
+//! TypeScript rewrite on `@sluice/sdk` (`examples/zendesk-ts`, built with npm and
+//! componentize-js), and their manifests must be equal.
 
 use serde_json::{Value, json};
 use sluice_fakes::zendesk::sign;
 use sluice_fakes::{FakeZendesk, WebhookEvent};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
 use sluice_runtime::guest_build::example;
+use sluice_runtime::guest_build::js::js_example;
 use sluice_runtime::harness::{Harness, Run, Scope};
 use sluice_runtime::{Connection, Data, GuestErrorKind, HttpRequest, OAuthToken, TriggerOutcome};
 
@@ -14,10 +22,34 @@ const FLOW: &str = "Zendesk events";
 const FLOW_URL: &str = "https://hooks.sluice.test/zendesk";
 const WEBHOOK_KEY: &str = "zendesk:webhook:Zendesk events";
 
-/// The built component in a new harness (each call loads and compiles it anew).
-fn component() -> Harness {
-    let path = example("zendesk").unwrap_or_else(|e| panic!("{e}"));
-    Harness::from_file(path).unwrap_or_else(|e| panic!("{e}"))
+/// One of the two implementations of the connector.
+#[derive(Debug, Clone, Copy)]
+enum Twin {
+    Rust,
+    TypeScript,
+}
+
+const TWINS: [Twin; 2] = [Twin::Rust, Twin::TypeScript];
+
+impl Twin {
+    fn wasm(self) -> PathBuf {
+        match self {
+            Twin::Rust => example("zendesk"),
+            Twin::TypeScript => js_example("zendesk-ts"),
+        }
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The built component in a fresh harness: no state, connections or config. Each
+/// twin is loaded (and compiled) once per process: the TypeScript one embeds a
+/// JavaScript engine and takes seconds to compile.
+fn component(twin: Twin) -> Harness {
+    static LOADED: [OnceLock<Harness>; 2] = [OnceLock::new(), OnceLock::new()];
+    eprintln!("--- the {twin:?} component");
+    LOADED[twin as usize]
+        .get_or_init(|| Harness::from_file(twin.wasm()).unwrap_or_else(|e| panic!("{e}")))
+        .fresh()
 }
 
 fn connection(base_url: &str, token: &str) -> Connection {
@@ -36,9 +68,9 @@ fn connection(base_url: &str, token: &str) -> Connection {
 
 /// A fake Zendesk and the component connected to it, running as flow [`FLOW`] of an
 /// instance with two flows.
-async fn setup() -> (FakeZendesk, Harness) {
+async fn setup(twin: Twin) -> (FakeZendesk, Harness) {
     let zendesk = FakeZendesk::start(TOKEN).await;
-    let harness = component()
+    let harness = component(twin)
         .with_connection(connection(&zendesk.url(), TOKEN))
         .allow_host(&zendesk.url())
         .unwrap()
@@ -87,7 +119,13 @@ fn responded(run: &Run) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticket_actions() {
-    let (zendesk, harness) = setup().await;
+    for twin in TWINS {
+        ticket_actions_of(twin).await;
+    }
+}
+
+async fn ticket_actions_of(twin: Twin) {
+    let (zendesk, harness) = setup(twin).await;
     let run = harness
         .action(
             "createTicket",
@@ -157,7 +195,13 @@ async fn ticket_actions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_have_the_right_kinds() {
-    let (zendesk, harness) = setup().await;
+    for twin in TWINS {
+        errors_have_the_right_kinds_of(twin).await;
+    }
+}
+
+async fn errors_have_the_right_kinds_of(twin: Twin) {
+    let (zendesk, harness) = setup(twin).await;
     let kind = |run: Run| run.guest_error().unwrap().clone();
 
     let error = kind(
@@ -172,7 +216,7 @@ async fn errors_have_the_right_kinds() {
     assert_eq!(error.connection.as_deref(), Some("zendesk"));
 
     let error = kind(
-        component()
+        component(twin)
             .action("closeTicket", json!({"ticketId": 1}))
             .await
             .unwrap(),
@@ -222,7 +266,13 @@ async fn errors_have_the_right_kinds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trigger_verifies_signatures_with_a_cached_secret() {
-    let (zendesk, harness) = setup().await;
+    for twin in TWINS {
+        trigger_verifies_signatures_with_a_cached_secret_of(twin).await;
+    }
+}
+
+async fn trigger_verifies_signatures_with_a_cached_secret_of(twin: Twin) {
+    let (zendesk, harness) = setup(twin).await;
     harness.deploy("ticketEvent", json!({})).await.unwrap();
     let webhook = zendesk.webhooks()[0].clone();
     let ticket = harness
@@ -378,7 +428,13 @@ async fn trigger_verifies_signatures_with_a_cached_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_hooks_are_idempotent() {
-    let (zendesk, harness) = setup().await;
+    for twin in TWINS {
+        instance_hooks_are_idempotent_of(twin).await;
+    }
+}
+
+async fn instance_hooks_are_idempotent_of(twin: Twin) {
+    let (zendesk, harness) = setup(twin).await;
     let foreign = zendesk.add_webhook("Slack", "https://slack.example.com/zendesk");
 
     let run = harness.deploy("ticketEvent", json!({})).await.unwrap();
@@ -442,7 +498,21 @@ async fn instance_hooks_are_idempotent() {
 
 #[tokio::test]
 async fn manifest() {
-    let manifest = component().manifest().await.unwrap();
+    for twin in TWINS {
+        manifest_of(twin).await;
+    }
+}
+
+/// The twins declare the same component: equal manifests, schemas included.
+#[tokio::test]
+async fn twins_have_equal_manifests() {
+    let rust = component(Twin::Rust).manifest().await.unwrap();
+    let typescript = component(Twin::TypeScript).manifest().await.unwrap();
+    assert_eq!(rust, typescript);
+}
+
+async fn manifest_of(twin: Twin) {
+    let manifest = component(twin).manifest().await.unwrap();
     assert_eq!(manifest["key"], "zendesk");
     let actions: Vec<&String> = manifest["actions"].as_object().unwrap().keys().collect();
     assert_eq!(
