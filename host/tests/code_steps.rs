@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use support::{Server, deliver, webhook_url};
 
 fn definition(code: &str) -> String {
-    let code: String = code.lines().map(|line| format!("          {line}\n")).collect();
+    let code: String = code
+        .lines()
+        .map(|line| format!("          {line}\n"))
+        .collect();
     format!(
         "definitionVersion: 1\nname: Shape\nflows:\n  - key: shape\n    synchronous: true\n    steps:\n      - key: shape\n        code: |\n{code}"
     )
@@ -38,7 +41,11 @@ async fn a_code_step_is_checked_at_publish_and_answers_a_webhook() {
     let server = Server::start_with(&["--code-engine", &engine]);
     let client = server.tenant("a");
 
-    let reply = publish(&client, &definition("(context) => {\n  return context.;\n}")).await;
+    let reply = publish(
+        &client,
+        &definition("(context) => {\n  return context.;\n}"),
+    )
+    .await;
     assert_eq!(reply.status, 422, "{}", reply.text);
     let body: Value = serde_json::from_str(&reply.text).unwrap();
     let details = &body["error"]["details"];
