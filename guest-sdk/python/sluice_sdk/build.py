@@ -58,15 +58,19 @@ def project_settings(project: Path) -> dict:
 
 
 def componentize_py() -> list[str]:
-    """The componentize-py command of this environment."""
-    beside = Path(sys.executable).parent / "componentize-py"
-    if beside.is_file():
-        return [str(beside)]
-    found = shutil.which("componentize-py")
-    if found:
-        return [found]
-    raise BuildError(f"componentize-py is not installed: pip install "
-                     f"componentize-py=={sluice_sdk.COMPONENTIZE_PY_VERSION}")
+    """The componentize-py command of this environment: run through this interpreter,
+    so a venv that was moved (its scripts' shebangs stale) still works."""
+    try:
+        import componentize_py  # noqa: F401
+    except ImportError:
+        found = shutil.which("componentize-py")
+        if found:
+            return [found]
+        raise BuildError(f"componentize-py is not installed: pip install "
+                         f"componentize-py=={sluice_sdk.COMPONENTIZE_PY_VERSION}") from None
+    return [sys.executable, "-c",
+            "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; "
+            "sys.exit(script())"]
 
 
 def build(project: Path, output: Path, *, world: str | None = None, module: str | None = None,

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+pub mod python;
+
 const TARGET: &str = "wasm32-wasip2";
 /// The cargo profile guests build with (see the root `Cargo.toml`).
 const PROFILE: &str = "guest";
