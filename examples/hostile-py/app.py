@@ -65,3 +65,18 @@ def prints(ctx: Context, input: dict) -> str:
 def big_output(ctx: Context, input: dict) -> str:
     """A string result of `bytes` characters (JSON-encoded: two more for the quotes)."""
     return "x" * int(input["bytes"])
+
+
+@component.action("lazyImport")
+def lazy_import(ctx: Context, input: dict) -> str:
+    """Imports a standard module at call time, which the build did not snapshot."""
+    import decimal  # noqa: PLC0415 - the point of this guest
+
+    return str(decimal.Decimal("1.10") + decimal.Decimal("2.205"))
+
+
+@component.action("readFile")
+def read_file(ctx: Context, input: dict) -> str:
+    """Opens a path: there is no filesystem, whatever the path."""
+    with open(input.get("path", "/etc/passwd")) as file:
+        return file.read()

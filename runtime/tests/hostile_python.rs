@@ -151,6 +151,27 @@ async fn python_failures_and_prints_reach_the_host() {
         other => panic!("expected a fatal guest error, got {other:?}"),
     }
 
+    // Nothing is imported at call time: the interpreter was snapshotted after the
+    // build's imports, and there is no filesystem to load a module from.
+    let report = call(&runtime, &guest, "lazyImport", "{}", &Limits::default()).await;
+    assert!(
+        matches!(&report.outcome, Outcome::GuestError { error }
+            if error.message.starts_with("ModuleNotFoundError: No module named 'decimal'")),
+        "{:?}",
+        report.outcome
+    );
+    // No file opens, not even the component's own sources.
+    for path in ["/etc/passwd", "/1/app.py", "/python/json/__init__.py"] {
+        let input = format!(r#"{{"path": "{path}"}}"#);
+        let report = call(&runtime, &guest, "readFile", &input, &Limits::default()).await;
+        assert!(
+            matches!(&report.outcome, Outcome::GuestError { error }
+                if error.message.starts_with("FileNotFoundError")),
+            "{path}: {:?}",
+            report.outcome
+        );
+    }
+
     // `print` lands in the execution log, marked as stdout.
     let (caps, logs) = capabilities();
     let report = run(

@@ -1,23 +1,36 @@
 """Access to the bindings componentize-py generates from the WIT (`wit_world`).
 
-They exist only inside a component build, so every import is lazy: the rest of the
-SDK (schemas, manifests, HMAC) also runs in plain CPython for unit tests. Calling a
-host function outside the sandbox raises `RuntimeError` saying so.
+They exist only inside a component build. They are imported here, when the SDK is
+imported, because a component can import nothing later: componentize-py snapshots the
+interpreter after the build-time imports, and at run time there is no filesystem to
+load a module from. Natively (unit tests of schemas, manifests, HMAC) they are absent,
+and calling a host function raises `RuntimeError` saying so.
 """
 
 from __future__ import annotations
 
 import importlib
 
+_MODULES = ("sluice_flow_types", "log", "state", "connections", "config", "context",
+            "invoker", "wasi_http_types", "outgoing_handler", "streams", "poll", "error")
+
+_loaded: dict = {}
+for _name in _MODULES:
+    try:
+        _loaded[_name] = importlib.import_module(f"wit_world.imports.{_name}")
+    except ImportError:  # natively, or `invoker` in world `component`
+        pass
+
 
 def imports(name: str):
     """The generated module `wit_world.imports.<name>` (e.g. `state`, `log`)."""
     try:
-        return importlib.import_module(f"wit_world.imports.{name}")
-    except ImportError as err:  # natively, outside a component
+        return _loaded[name]
+    except KeyError as err:
         raise RuntimeError(
-            f"sluice host interface `{name}` is only available inside a component "
-            "(build it with `python -m sluice_sdk.build` and run it through the harness)"
+            f"sluice host interface `{name}` is not available here: host interfaces exist "
+            "only inside a component built with `python -m sluice_sdk.build`, and `invoker` "
+            "only in a code-native flow (world `flow`)"
         ) from err
 
 

@@ -117,6 +117,9 @@ def request(method: str, url: str, *, headers=None, query=None, json: Any = None
     elif form is not None:
         body = urlencode(list(form.items()) if isinstance(form, dict) else form).encode()
         header_list.append(("content-type", "application/x-www-form-urlencoded"))
+    if body:
+        # A known length, rather than chunked encoding, which some APIs refuse.
+        header_list.append(("content-length", str(len(body))))
     if query:
         sep = "&" if "?" in url else "?"
         url = url + sep + urlencode(list(query.items()) if isinstance(query, dict) else query)
