@@ -80,3 +80,11 @@ def read_file(ctx: Context, input: dict) -> str:
     """Opens a path: there is no filesystem, whatever the path."""
     with open(input.get("path", "/etc/passwd")) as file:
         return file.read()
+
+
+@component.action("bigRows")
+def big_rows(ctx: Context, input: dict) -> list:
+    """About `bytes` of JSON as rows of objects, the shape of a real export."""
+    row = {"id": 0, "name": "customer name", "email": "someone@example.com", "active": True}
+    size = len('{"id":100000,"name":"customer name","email":"someone@example.com","active":true},')
+    return [{**row, "id": 100000 + i} for i in range(int(input["bytes"]) // size)]

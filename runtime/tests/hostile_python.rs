@@ -221,6 +221,33 @@ async fn a_five_megabyte_result_fits_the_default_budgets() {
         report.metering.peak_memory_bytes, report.metering.fuel_used, report.metering.wall_time
     );
 
+    // The same size as rows of objects, the shape of a real export, fits too.
+    let input = format!(r#"{{"bytes": {five_mb}}}"#);
+    let report = call(&runtime, &guest, "bigRows", &input, &Limits::default()).await;
+    match &report.outcome {
+        Outcome::Completed {
+            result: Returned::Output(output),
+        } => match &output.data {
+            Data::Json(text) => {
+                assert!(
+                    text.len() > five_mb - 100 && text.len() <= five_mb,
+                    "{}",
+                    text.len()
+                );
+                let rows: serde_json::Value = serde_json::from_str(text).unwrap();
+                assert_eq!(rows[0]["id"], 100_000);
+            }
+            other => panic!("expected JSON, got {other:?}"),
+        },
+        other => panic!("expected a completed action, got {other:?}"),
+    }
+    assert!(report.metering.peak_memory_bytes < limits.memory_bytes);
+    assert!(report.metering.fuel_used < limits.fuel);
+    eprintln!(
+        "5 MiB of rows: peak memory {} bytes, fuel {}, wall {:?}",
+        report.metering.peak_memory_bytes, report.metering.fuel_used, report.metering.wall_time
+    );
+
     // Past the output budget, the same guest is refused by size, not by memory.
     let input = format!(r#"{{"bytes": {}}}"#, 9usize << 20);
     let report = call(&runtime, &guest, "bigOutput", &input, &Limits::default()).await;

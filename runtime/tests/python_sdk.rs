@@ -4,17 +4,20 @@
 //! hooks, a data source, shaped outputs and each error kind) and `examples/flow-py` (a
 //! code-native flow that invokes a component and another flow), through the harness.
 //!
+//! The SDK's native unit tests (guest-sdk/python/tests) run here too, in the build's venv.
+//!
 //! Compiling a Python component takes tens of seconds in a test build, so each test
 //! loads its component once and runs every check on that harness.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::process::Command;
 use std::sync::mpsc;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sluice_runtime::guest_build::example;
-use sluice_runtime::guest_build::python::python_example;
+use sluice_runtime::guest_build::python::{python_example, sdk_dir, venv_python};
 use sluice_runtime::harness::{Harness, Run, Scope};
 use sluice_runtime::{Connection, Data, GuestErrorKind, HttpRequest, TriggerOutcome};
 
@@ -358,4 +361,21 @@ async fn a_python_flow_invokes_components_and_flows() {
     let run = harness.flow(json!({"ids": "gh-1"})).await.unwrap();
     assert_eq!(kind(&run), GuestErrorKind::InvalidInput);
     assert!(run.guest_error().unwrap().message.contains("ids"));
+}
+
+#[test]
+fn the_sdk_native_unit_tests_pass() {
+    let output = Command::new(venv_python().unwrap())
+        .args(["-m", "unittest", "discover", "-s", "tests", "-v"])
+        .current_dir(sdk_dir())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{report}");
+    // Not an empty discovery: the suite's tests ran.
+    assert!(
+        report.contains("\nOK") && !report.contains("Ran 0 tests"),
+        "{report}"
+    );
 }

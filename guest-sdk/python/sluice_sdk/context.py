@@ -26,9 +26,9 @@ class Scope(enum.Enum):
 
 
 def _dumps(value) -> str:
-    from .schema import to_json_value
+    from .schema import json_default
 
-    return json.dumps(to_json_value(value), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def _state_error(exc: BaseException, key: str) -> SluiceError:

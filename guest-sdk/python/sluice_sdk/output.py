@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .schema import to_json_value
+from .schema import json_default
 
 
 class Output:
@@ -42,7 +42,7 @@ class Output:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_json_value(value), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def to_wit(value: Any):

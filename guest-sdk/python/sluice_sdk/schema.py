@@ -122,10 +122,15 @@ def _fields(cls) -> list[_Field]:
     for attr, hint in hints.items():
         hint, description = _split_annotated(hint)
         origin = typing.get_origin(hint)
+        # `NotRequired`/`Required` as written win over `__required_keys__`, which
+        # Python 3.11 computes wrongly under `from __future__ import annotations`.
+        marked = None
         if origin in (typing.NotRequired, typing.Required):
+            marked = origin is typing.Required
             hint, d2 = _split_annotated(typing.get_args(hint)[0])
             description = description or d2
-        optional = attr not in required_keys or _optional_inner(hint) is not None
+        required = (attr in required_keys) if marked is None else marked
+        optional = not required or _optional_inner(hint) is not None
         out.append(_Field(attr, _rename(attr, rule), hint, None if optional else _MISSING,
                           description))
     return out
@@ -369,14 +374,13 @@ def _parse_object(cls, value, path):
     return cls(**kwargs)
 
 
-def to_json_value(value):
-    """A handler's return value as plain JSON data (dataclasses and enums converted)."""
+def json_default(value):
+    """`json.dumps`'s hook for what JSON lacks: called only for those values, so plain
+    data is encoded in one pass (a pre-pass over a large result costs real fuel)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: to_json_value(v) for k, v in dataclasses.asdict(value).items()}
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, dict):
-        return {str(k): to_json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_json_value(v) for v in value]
-    return value
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -94,13 +94,15 @@ pub fn build_python_component(project_dir: impl AsRef<Path>) -> Result<PathBuf, 
             )));
         }
         fs::rename(&partial, &output).map_err(|err| io_error(&output, err))?;
+        remove_older_builds(&guests, &name, &output);
     }
     built.insert(project, output.clone());
     Ok(output)
 }
 
-/// The venv's python, creating the venv and installing componentize-py on first use.
-fn venv_python() -> Result<PathBuf, GuestBuildError> {
+/// The build venv's interpreter (with the pinned componentize-py), creating the venv on
+/// first use: what builds Python guests, and runs the SDK's native unit tests.
+pub fn venv_python() -> Result<PathBuf, GuestBuildError> {
     static VENV: OnceLock<Result<PathBuf, GuestBuildError>> = OnceLock::new();
     VENV.get_or_init(create_venv).clone()
 }
@@ -188,6 +190,28 @@ fn run(command: &mut Command) -> Result<(), GuestBuildError> {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         )))
+    }
+}
+
+/// Deletes the other builds of `name` (of sources since changed): each is ~19 MB.
+fn remove_older_builds(guests: &Path, name: &str, keep: &Path) {
+    let Ok(entries) = fs::read_dir(guests) else {
+        return;
+    };
+    let prefix = format!("{name}-");
+    for path in entries.filter_map(|entry| entry.ok().map(|entry| entry.path())) {
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // The hash after the prefix has no `-`, so `text-py-…` never matches `text-…`.
+        let is_build = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".wasm"))
+            .is_some_and(|hash| !hash.contains('-'));
+        if is_build && path != keep {
+            let _ = fs::remove_file(&path);
+        }
     }
 }
 
