@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::sync::mpsc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use sluice_runtime::guest_build::example;
 use sluice_runtime::guest_build::python::{python_example, sdk_dir, venv_python};
@@ -73,10 +73,7 @@ fn sign_github(secret: &[u8], body: &[u8]) -> String {
 }
 
 fn kind(run: &Run) -> GuestErrorKind {
-    run.guest_error()
-        .unwrap_or_else(|err| panic!("{err}"))
-        .kind
-        .clone()
+    run.guest_error().unwrap_or_else(|err| panic!("{err}")).kind
 }
 
 #[tokio::test]
