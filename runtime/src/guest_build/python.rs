@@ -9,6 +9,7 @@
 //! change to any of them rebuilds and nothing stale is reused.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -114,22 +115,7 @@ fn create_venv() -> Result<PathBuf, GuestBuildError> {
         return Ok(python);
     }
     let system_python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
-    let version = Command::new(&system_python)
-        .args(["-c", "import sys; print(sys.version_info >= (3, 11))"])
-        .output()
-        .map_err(|err| {
-            GuestBuildError(format!(
-                "cannot run {} ({err}): building Python guests needs Python 3.11 or later \
-                 (set PYTHON to its path if it is not `python3` on PATH)",
-                system_python.to_string_lossy()
-            ))
-        })?;
-    if String::from_utf8_lossy(&version.stdout).trim() != "True" {
-        return Err(GuestBuildError(format!(
-            "{} is older than Python 3.11, which building Python guests needs (tomllib)",
-            system_python.to_string_lossy()
-        )));
-    }
+    check_interpreter(&system_python)?;
     // Built in a directory of its own and renamed into place, so a concurrent test
     // process never sees a half-installed venv. A venv moves fine as long as it is run
     // as `venv/bin/python` (the SDK's build runs componentize-py through it).
@@ -162,6 +148,29 @@ fn create_venv() -> Result<PathBuf, GuestBuildError> {
         Err(GuestBuildError(format!(
             "componentize-py {COMPONENTIZE_PY_VERSION} is not usable in {} after installing it",
             venv.display()
+        )))
+    }
+}
+
+/// Checks that `python` runs and is 3.11 or later (the SDK's build reads
+/// pyproject.toml with `tomllib`), with an error that says what to install.
+fn check_interpreter(python: &OsStr) -> Result<(), GuestBuildError> {
+    let shown = python.to_string_lossy();
+    let version = Command::new(python)
+        .args(["-c", "import sys; print(sys.version_info >= (3, 11))"])
+        .output()
+        .map_err(|err| {
+            GuestBuildError(format!(
+                "cannot run {shown} ({err}): building Python guests needs Python 3.11 or later \
+                 with venv (Debian: apt-get install python3 python3-venv); set PYTHON to its \
+                 path if it is not `python3` on PATH"
+            ))
+        })?;
+    if String::from_utf8_lossy(&version.stdout).trim() == "True" {
+        Ok(())
+    } else {
+        Err(GuestBuildError(format!(
+            "{shown} is not Python 3.11 or later, which building Python guests needs"
         )))
     }
 }
@@ -264,4 +273,24 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), GuestBuildError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_interpreter_says_what_to_install() {
+        let err = check_interpreter(OsStr::new("/nonexistent/python3")).unwrap_err();
+        assert!(err.0.contains("cannot run /nonexistent/python3"), "{err}");
+        assert!(err.0.contains("Python 3.11 or later"), "{err}");
+        assert!(err.0.contains("set PYTHON"), "{err}");
+    }
+
+    #[test]
+    fn an_interpreter_that_is_not_python_is_refused() {
+        // `true` runs but prints nothing: not a Python 3.11.
+        let err = check_interpreter(OsStr::new("true")).unwrap_err();
+        assert!(err.0.contains("is not Python 3.11 or later"), "{err}");
+    }
 }
