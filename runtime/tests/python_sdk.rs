@@ -80,6 +80,9 @@ fn kind(run: &Run) -> GuestErrorKind {
 async fn the_python_sdk_reaches_every_host_interface() {
     let wasm = python_example("sdk-demo-py").unwrap();
     let (api, requests) = fake_api(201, r#"{"id": 42}"#);
+    let (refusing, _) = fake_api(401, r#"{"error": "bad key"}"#);
+    let (overloaded, _) = fake_api(503, r#"{"error": "busy"}"#);
+    let (missing, _) = fake_api(404, r#"{"error": "no such ticket"}"#);
     let harness = Harness::from_file(&wasm)
         .unwrap()
         .with_config("region", json!("eu"))
@@ -91,6 +94,12 @@ async fn the_python_sdk_reaches_every_host_interface() {
             token: None,
         })
         .allow_host(&api)
+        .unwrap()
+        .allow_host(&refusing)
+        .unwrap()
+        .allow_host(&overloaded)
+        .unwrap()
+        .allow_host(&missing)
         .unwrap();
 
     // The manifest: derived inputs, connection type, branches, hooks, data source.
@@ -148,6 +157,30 @@ async fn the_python_sdk_reaches_every_host_interface() {
         .unwrap();
     assert_eq!(kind(&run), GuestErrorKind::InvalidInput);
     assert!(run.guest_error().unwrap().message.contains("priority"));
+
+    // HTTP statuses and refusals map to error kinds; the message keeps no query string.
+    let fetch = |url: String| harness.action("fetch", json!({ "url": url }));
+    let run = fetch(format!("{refusing}/me?api_key=secret"))
+        .await
+        .unwrap();
+    assert_eq!(kind(&run), GuestErrorKind::Connection);
+    let error = run.guest_error().unwrap();
+    assert_eq!(error.connection.as_deref(), Some("acme"));
+    assert!(error.message.contains("answered 401"), "{}", error.message);
+    assert!(!error.message.contains("secret"), "{}", error.message);
+    let run = fetch(format!("{overloaded}/me")).await.unwrap();
+    assert_eq!(kind(&run), GuestErrorKind::Retryable);
+    let run = fetch(format!("{missing}/me")).await.unwrap();
+    assert_eq!(kind(&run), GuestErrorKind::Fatal);
+    let run = fetch("http://127.0.0.1:9/not-allowed".into())
+        .await
+        .unwrap();
+    assert_eq!(kind(&run), GuestErrorKind::Fatal);
+    assert!(
+        run.guest_error().unwrap().message.contains("allow-list"),
+        "{:?}",
+        run.outcome
+    );
 
     // State: a CAS-loop counter in flow scope, compare-and-swap in instance scope.
     let harness = harness.with_state(Scope::Flow, "count", json!(40));
