@@ -43,6 +43,8 @@ pub struct Shared {
     pub compile_slots: crate::registry::TenantCompileSlots,
     /// Refreshes OAuth tokens, one refresh per connection at a time.
     pub oauth: crate::oauth::Refresher,
+    /// The engine of inline code steps (`config.code_engine`), compiled at start.
+    pub code_engine: Option<sluice_runtime::flow::CatalogEntry>,
 }
 
 impl Deref for AppState {
@@ -66,6 +68,44 @@ pub enum StartError {
     Runtime(#[from] sluice_runtime::RuntimeError),
     #[error(transparent)]
     Egress(#[from] sluice_runtime::CidrError),
+    #[error("cannot use the code engine {path}: {message}")]
+    CodeEngine { path: String, message: String },
+}
+
+/// Loads the code-step engine built from `runtime/code-engine` (compiled once, then
+/// from the artifact cache) and reads its manifest.
+async fn load_code_engine(
+    runtime: &Runtime,
+    path: &std::path::Path,
+) -> Result<sluice_runtime::flow::CatalogEntry, StartError> {
+    let failed = |message: String| StartError::CodeEngine {
+        path: path.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|err| failed(err.to_string()))?;
+    let loader = runtime.clone();
+    let component = tokio::task::spawn_blocking(move || loader.load(&bytes))
+        .await
+        .map_err(|err| failed(err.to_string()))?
+        .map_err(|err| failed(err.to_string()))?;
+    let manifest = sluice_runtime::flow::catalog::read_manifest(runtime, &component)
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    if manifest.key != sluice_runtime::flow::CODE_ENGINE_KEY
+        || !manifest.actions.contains_key("run")
+        || !manifest.actions.contains_key("check")
+    {
+        return Err(failed(format!(
+            "it is component `{}`, not the code engine (`{}` with actions `run` and `check`, \
+             built by runtime/code-engine/build.sh)",
+            manifest.key,
+            sluice_runtime::flow::CODE_ENGINE_KEY
+        )));
+    }
+    Ok(sluice_runtime::flow::CatalogEntry {
+        component,
+        manifest: Arc::new(manifest),
+    })
 }
 
 impl AppState {
@@ -89,6 +129,19 @@ impl AppState {
                 .cache_dir(config.artifacts_dir()),
         )?;
         let store: Arc<dyn Store> = Arc::new(store);
+        // Compiles run in this process: those of a previous run will never finish.
+        // (With several hosts on one database this must become per host.)
+        let interrupted = store
+            .fail_unfinished_uploads(
+                "the server stopped before the compile ended; upload the component again",
+            )
+            .await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                uploads = interrupted,
+                "uploads whose compile a previous run left unfinished were failed"
+            );
+        }
         let launcher = Arc::new(crate::crossflow::HostLauncher::default());
         let engine = FlowEngine::with_options(
             runtime.clone(),
@@ -108,6 +161,10 @@ impl AppState {
             })?;
         let compile_slots =
             crate::registry::TenantCompileSlots::new(config.compile_concurrency_per_tenant);
+        let code_engine = match &config.code_engine {
+            Some(path) => Some(load_code_engine(&runtime, path).await?),
+            None => None,
+        };
         let state = AppState {
             inner: Arc::new(Shared {
                 store,
@@ -121,6 +178,7 @@ impl AppState {
                 network: Arc::new(network),
                 compile_slots,
                 oauth: crate::oauth::Refresher::default(),
+                code_engine,
             }),
         };
         launcher.bind(&state);

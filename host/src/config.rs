@@ -98,6 +98,12 @@ pub struct ServerConfig {
     /// How often the background refresher looks for OAuth tokens due; `None`: never
     /// (tokens are then refreshed only when an execution needs them).
     pub oauth_refresh_every: Option<Duration>,
+    /// How long a component upload waits for its compile before it is answered with
+    /// an upload to follow (the compile goes on).
+    pub upload_wait: Duration,
+    /// The code-step engine (a component built by `runtime/code-engine/build.sh`);
+    /// without it, definitions with code steps are refused.
+    pub code_engine: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -138,6 +144,8 @@ impl ServerConfig {
             tenant_parallelism: sluice_runtime::engine::half_the_cores(),
             oauth_refresh_margin: Duration::from_secs(15 * 60),
             oauth_refresh_every: Some(Duration::from_secs(30)),
+            upload_wait: Duration::from_secs(10),
+            code_engine: None,
         }
     }
 

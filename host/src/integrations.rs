@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sluice_runtime::flow::{
     CatalogEntry, ComponentCatalog, ComponentPin, Definition, Format, InvalidDefinition, Plan,
-    compile_with,
+    check_code_steps, compile_with,
 };
 
 use crate::api::error::{ApiError, ErrorDetail};
@@ -90,6 +90,16 @@ struct RegistryCatalog {
     entries: BTreeMap<(String, String), CatalogEntry>,
     /// What the registry has of each pinned key, for error messages.
     known: BTreeMap<String, Vec<String>>,
+    code_engine: Option<CatalogEntry>,
+}
+
+impl RegistryCatalog {
+    fn new(state: &AppState) -> Self {
+        RegistryCatalog {
+            code_engine: state.code_engine.clone(),
+            ..RegistryCatalog::default()
+        }
+    }
 }
 
 impl ComponentCatalog for RegistryCatalog {
@@ -101,6 +111,10 @@ impl ComponentCatalog for RegistryCatalog {
 
     fn versions(&self, key: &str) -> Vec<String> {
         self.known.get(key).cloned().unwrap_or_default()
+    }
+
+    fn code_engine(&self) -> Option<CatalogEntry> {
+        self.code_engine.clone()
     }
 }
 
@@ -195,7 +209,7 @@ pub async fn publish(
     // Resolve each pin to a registry version; a pin that resolves to nothing is left
     // as written, and `compile` reports it with the rest.
     let mut resolved = definition.clone();
-    let mut catalog = RegistryCatalog::default();
+    let mut catalog = RegistryCatalog::new(state);
     let mut pins = BTreeMap::new();
     for (component, pin) in &definition.components {
         if registry::check_key("component", component).is_err() {
@@ -256,6 +270,13 @@ pub async fn publish(
     // cannot run is refused now rather than failing every execution.
     let plan = compile_with(&resolved, &catalog, state.config.max_step_runs)
         .map_err(invalid_definition)?;
+    // Code steps compile in the engine, so a syntax error is found now, at its path.
+    if let Some(engine) = &catalog.code_engine {
+        let errors = check_code_steps(&state.runtime, engine, plan.code_steps()).await;
+        if !errors.is_empty() {
+            return Err(invalid_definition(InvalidDefinition { errors }));
+        }
+    }
 
     // Stored with the pins as `{version: N, hash}`, N a JSON number: the registry
     // version, not a manifest's version string.
@@ -362,7 +383,7 @@ pub async fn plan(
     };
     let definition = Definition::from_json(&row.definition)
         .map_err(|err| broken(format!("the stored definition does not parse: {err}")))?;
-    let mut catalog = RegistryCatalog::default();
+    let mut catalog = RegistryCatalog::new(state);
     let mut components = BTreeMap::new();
     for (component, pin) in &row.pins {
         let (loaded, manifest) = registry::load(state, tenant, component, pin.version)

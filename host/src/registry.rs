@@ -3,7 +3,8 @@
 //! same version); [`load`] hands the rest of the host a compiled component. Every
 //! compile waits first for a slot of its tenant ([`TenantCompileSlots`]), then for a
 //! host slot (the runtime's compile concurrency), and runs in the runtime's compile
-//! worker under CPU-time and memory limits.
+//! worker under CPU-time and memory limits. [`start_upload`] runs that off the request
+//! path: a compile that outlasts the caller's wait goes on, and its status is kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +22,7 @@ use sluice_runtime::{
 use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::store::components::{CompileRecord, ComponentVersion, NewComponentVersion};
+use crate::store::uploads::{ComponentUpload, UploadStatus};
 
 /// Compiles each tenant may run at once. A tenant's compiles queue behind its own
 /// slots before they take a host slot, so one tenant uploading many slow components
@@ -208,14 +210,19 @@ async fn read_manifest(
     Ok((manifest, text))
 }
 
-/// Registers an uploaded component for `tenant`: validates and compiles it, reads its
-/// manifest and stores it under the manifest's key. Returns the version and whether it
-/// is new (`false`: these bytes were already that version).
-pub async fn upload(
-    state: &AppState,
-    tenant: &str,
-    bytes: Bytes,
-) -> Result<(ComponentVersion, bool), ApiError> {
+/// What [`start_upload`] can answer.
+#[derive(Debug)]
+pub enum UploadAnswer {
+    /// The upload ended within the wait: the version (and whether it is new), or why
+    /// it was refused.
+    Done(Result<(ComponentVersion, bool), ApiError>),
+    /// Still compiling; the record says where to follow it.
+    Compiling(ComponentUpload),
+}
+
+/// Size and structure checks, which need no compile: answered before an upload is
+/// recorded, so a client mistake gets its error at once.
+fn precheck(state: &AppState, bytes: &Bytes) -> Result<(), ApiError> {
     let limit = state.config.max_component_bytes;
     if bytes.len() > limit {
         return Err(ApiError::too_large(format!(
@@ -229,6 +236,80 @@ pub async fn upload(
             "the body is empty: send the component's bytes (a .wasm file)",
         ));
     }
+    sluice_runtime::check_component(bytes)
+        .map(|_| ())
+        .map_err(load_error)
+}
+
+/// Registers an upload like [`upload`], but answers after at most `wait`: the compile
+/// of a large component (a JavaScript or Python runtime compiles for seconds) goes on
+/// in the background, recorded as a [`ComponentUpload`] whose status the client
+/// follows. The compile holds the same tenant and host slots as a synchronous one.
+pub async fn start_upload(
+    state: &AppState,
+    tenant: &str,
+    bytes: Bytes,
+    wait: Duration,
+) -> Result<UploadAnswer, ApiError> {
+    precheck(state, &bytes)?;
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let hash = ContentHash::of(&bytes).to_hex();
+    let record = state.store.create_upload(tenant, size, &hash).await?;
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let (task_state, task_tenant, id) = (state.clone(), tenant.to_string(), record.id.clone());
+    tokio::spawn(async move {
+        let result = register(&task_state, &task_tenant, bytes).await;
+        let status = match &result {
+            Ok((row, created)) => UploadStatus::Ready {
+                key: row.key.clone(),
+                version: row.version,
+                created: *created,
+            },
+            Err(err) => UploadStatus::Failed {
+                code: err.code.to_string(),
+                message: err.message.clone(),
+            },
+        };
+        if let Err(err) = task_state
+            .store
+            .finish_upload(&task_tenant, &id, status)
+            .await
+        {
+            tracing::error!(tenant = %task_tenant, upload = %id, error = %err, "could not record how an upload ended");
+        }
+        // The caller may have stopped waiting; the status is in the store.
+        let _ = done.send(result);
+    });
+    match tokio::time::timeout(wait, outcome).await {
+        Ok(Ok(result)) => Ok(UploadAnswer::Done(result)),
+        // The task ended without a result (it panicked): what the store holds is all
+        // there is to say.
+        Ok(Err(_)) => Err(ApiError::internal(format!(
+            "the compile task of upload {} ended without a result",
+            record.id
+        ))),
+        Err(_) => Ok(UploadAnswer::Compiling(record)),
+    }
+}
+
+/// Registers an uploaded component for `tenant`: validates and compiles it, reads its
+/// manifest and stores it under the manifest's key. Returns the version and whether it
+/// is new (`false`: these bytes were already that version).
+pub async fn upload(
+    state: &AppState,
+    tenant: &str,
+    bytes: Bytes,
+) -> Result<(ComponentVersion, bool), ApiError> {
+    precheck(state, &bytes)?;
+    register(state, tenant, bytes).await
+}
+
+/// [`upload`] after its prechecks: the compile, the manifest and the store.
+async fn register(
+    state: &AppState,
+    tenant: &str,
+    bytes: Bytes,
+) -> Result<(ComponentVersion, bool), ApiError> {
     let runtime = state.runtime.clone();
     let source = bytes.clone();
     let slot = state.compile_slots.acquire(tenant).await;

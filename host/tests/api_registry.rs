@@ -823,3 +823,148 @@ async fn the_plan_cache_and_registry_load_serve_other_modules() {
         .await
         .expect("plan without the artifact cache");
 }
+
+/// Follows an upload answered `202 Accepted` until its compile ends.
+async fn finished_upload(server: &Server, key: &str, location: &str) -> Value {
+    let path = location.trim_start_matches("/v1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let (status, body) = server.get(key, path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["status"] != "compiling" {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload is still compiling: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn upload_async(server: &Server, key: &str, bytes: Vec<u8>) -> (StatusCode, String, Value) {
+    let response = server
+        .client
+        .post(server.url("/components"))
+        .bearer_auth(key)
+        .header("content-type", "application/wasm")
+        .header("prefer", "respond-async")
+        .body(bytes)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|value| value.to_str().expect("ascii location").to_string())
+        .unwrap_or_default();
+    let body: Value = response.json().await.expect("JSON body");
+    (status, location, body)
+}
+
+#[tokio::test]
+async fn an_upload_compiles_off_the_request_path_and_reports_its_status() {
+    let server = Server::start();
+    let (a, b) = (&server.a, &server.b);
+
+    // Asked not to wait, the server answers before compiling new bytes.
+    let (status, location, body) = upload_async(&server, a, guest("github")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "compiling", "{body}");
+    assert_eq!(
+        location,
+        format!("/v1/component-uploads/{}", body["id"].as_str().unwrap())
+    );
+    assert_eq!(body["size"], guest("github").len());
+    // Only its tenant sees it.
+    let (status, _) = server.get(b, location.trim_start_matches("/v1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let done = finished_upload(&server, a, &location).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_eq!(done["component"]["key"], "github", "{done}");
+    assert_eq!(done["component"]["version"], 1, "{done}");
+    assert_eq!(done["component"]["created"], true, "{done}");
+    assert!(done["finishedAt"].is_string(), "{done}");
+    let url = done["component"]["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/v1");
+    let (status, version) = server.get(a, url).await;
+    assert_eq!(status, StatusCode::OK, "{version}");
+    assert!(
+        version["compile"]["timeUs"].as_i64().unwrap() > 0,
+        "{version}"
+    );
+
+    // A component that loads but cannot give its manifest fails, with the reason a
+    // synchronous upload would have answered.
+    let (status, location, body) = upload_async(&server, a, guest("exit-in-start")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let failed = finished_upload(&server, a, &location).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "invalid-component", "{failed}");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("manifest"),
+        "{failed}"
+    );
+    let (status, listing) = server.get(a, "/components").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        listing["components"].as_array().unwrap().len(),
+        1,
+        "{listing}"
+    );
+
+    // What needs no compile is refused at once, asynchronous or not.
+    let (status, _, body) = upload_async(&server, a, b"not wasm".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = upload_async(&server, a, guest("forbidden-import")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = server.get(a, "/component-uploads/no-such-upload").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // Without the preference, a compile that ends within the server's wait is
+    // answered as before.
+    let (status, body) = server.upload(a, guest("text")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["key"], "text");
+}
+
+#[tokio::test]
+async fn an_upload_the_server_did_not_finish_fails_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = sluice::config::ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    let state = sluice::app::AppState::open(config.clone())
+        .await
+        .expect("open");
+    let tenant = state
+        .store
+        .create_tenant("T", "hash", "sk_x")
+        .await
+        .expect("tenant");
+    let upload = state
+        .store
+        .create_upload(&tenant.id, 10, "00")
+        .await
+        .expect("upload");
+    drop(state);
+    let state = sluice::app::AppState::open(config).await.expect("reopen");
+    let row = state
+        .store
+        .component_upload(&tenant.id, &upload.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    match row.status {
+        sluice::store::uploads::UploadStatus::Failed { code, message } => {
+            assert_eq!(code, "upload-interrupted");
+            assert!(message.contains("upload the component again"), "{message}");
+        }
+        other => panic!("expected a failed upload, got {other:?}"),
+    }
+}

@@ -12,10 +12,18 @@ fn guest(name: &str) -> PathBuf {
     sluice_runtime::guest_build::example(name).unwrap_or_else(|err| panic!("{err}"))
 }
 
+/// The artifact cache the tests' runs share, instead of the user's.
+fn shared_cache() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
+}
+
 fn sluice_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
         .env_remove("RUST_LOG")
+        .env("SLUICE_CACHE_DIR", shared_cache())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -415,4 +423,38 @@ fn help_exits_0_and_documents_every_option() {
     let output = sluice(&["--version"]);
     assert_eq!(code(&output), 0);
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("sluice "));
+}
+
+#[test]
+fn a_component_compiles_once_across_runs() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let dir = cache.path().to_str().expect("UTF-8 temp dir");
+    let hello = guest("hello");
+    let hello = hello.to_str().expect("UTF-8 guest path");
+    let call = ["run", hello, "--action", "echo", "--input", r#"{"n":1}"#];
+    let with_cache = |extra: &[&str]| {
+        let mut args = call.to_vec();
+        args.extend_from_slice(extra);
+        let output = sluice(&args);
+        assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+        report(&output)["component"]["load"].clone()
+    };
+    let first = with_cache(&["--cache-dir", dir]);
+    assert_eq!(first["origin"], "compiled", "{first}");
+    assert!(first["compileTimeUs"].as_u64().unwrap() > 0, "{first}");
+    let second = with_cache(&["--cache-dir", dir]);
+    assert_eq!(second["origin"], "artifact-cache", "{second}");
+    // --no-cache neither reads nor writes it.
+    let third = with_cache(&["--no-cache"]);
+    assert_eq!(third["origin"], "compiled", "{third}");
+    let output = sluice(&[
+        "run",
+        hello,
+        "--action",
+        "echo",
+        "--no-cache",
+        "--cache-dir",
+        dir,
+    ]);
+    assert_eq!(code(&output), 64, "stderr: {}", stderr(&output));
 }

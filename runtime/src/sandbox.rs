@@ -109,7 +109,16 @@ pub(crate) async fn execute(
 
     let outcome = match ended {
         Err(_elapsed) => timeout(&limits),
-        Ok(Ended::GuestError(error)) => Outcome::GuestError { error },
+        // A guest whose runtime turns a refused growth into an error of its own (the
+        // JavaScript and Python runtimes throw "out of memory") hit its memory limit:
+        // say so, as for a guest that traps on it.
+        Ok(Ended::GuestError(error)) => match store.data().limiter.denied() {
+            Some(requested) => Outcome::MemoryLimit {
+                limit: store.data().limiter.limit() as u64,
+                requested: requested as u64,
+            },
+            None => Outcome::GuestError { error },
+        },
         Ok(Ended::Returned(result)) => check_result(result, &limits),
         Ok(Ended::Trapped(error)) => classify_trap(&error, store.data(), &limits, Phase::Call),
         Ok(Ended::NotInstantiated(error)) => {

@@ -18,8 +18,9 @@ use super::error::ApiError;
 use super::executions::rfc3339;
 use super::extract::{Json, Path};
 use crate::app::AppState;
-use crate::registry;
+use crate::registry::{self, UploadAnswer};
 use crate::store::components::ComponentVersion;
+use crate::store::uploads::{ComponentUpload, UploadStatus};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             "/components/{key}/versions/{version}/manifest",
             get(manifest),
         )
+        .route("/component-uploads/{id}", get(upload_status))
 }
 
 /// Reads a request body of at most `limit` bytes: a declared `content-length` over it
@@ -207,9 +209,23 @@ async fn upload(
         Ok(bytes) => bytes,
         Err(err) => return refused_unread(err),
     };
-    let (row, created) = match registry::upload(&state, &tenant.id, bytes).await {
-        Ok(uploaded) => uploaded,
-        Err(err) => return err.into_response(),
+    let wait = if prefers_async(&headers) {
+        std::time::Duration::ZERO
+    } else {
+        state.config.upload_wait
+    };
+    let (row, created) = match registry::start_upload(&state, &tenant.id, bytes, wait).await {
+        Ok(UploadAnswer::Done(Ok(uploaded))) => uploaded,
+        Ok(UploadAnswer::Done(Err(err))) | Err(err) => return err.into_response(),
+        Ok(UploadAnswer::Compiling(upload)) => {
+            let location = format!("/v1/component-uploads/{}", upload.id);
+            return (
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, location)],
+                Json(UploadView::from(&upload)),
+            )
+                .into_response();
+        }
     };
     let status = if created {
         StatusCode::CREATED
@@ -223,6 +239,86 @@ async fn upload(
         Json(VersionView::from(&row)),
     )
         .into_response()
+}
+
+/// Whether the client asked not to wait (RFC 7240 `Prefer: respond-async`).
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|preference| {
+            preference
+                .split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case("respond-async"))
+        })
+}
+
+/// An upload compiled off the request path, as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadView {
+    id: String,
+    status: &'static str,
+    size: i64,
+    hash: String,
+    created_at: String,
+    finished_at: Option<String>,
+    /// When ready: the version the upload became, and its URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    component: Option<Value>,
+    /// When failed: what a synchronous upload would have answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+}
+
+impl From<&ComponentUpload> for UploadView {
+    fn from(upload: &ComponentUpload) -> Self {
+        let (component, error) = match &upload.status {
+            UploadStatus::Compiling => (None, None),
+            UploadStatus::Ready {
+                key,
+                version,
+                created,
+            } => (
+                Some(json!({
+                    "key": key,
+                    "version": version,
+                    "created": created,
+                    "url": format!("/v1/components/{key}/versions/{version}"),
+                })),
+                None,
+            ),
+            UploadStatus::Failed { code, message } => {
+                (None, Some(json!({"code": code, "message": message})))
+            }
+        };
+        UploadView {
+            id: upload.id.clone(),
+            status: upload.status.name(),
+            size: upload.size,
+            hash: upload.hash.clone(),
+            created_at: rfc3339(upload.created_ms),
+            finished_at: upload.finished_ms.map(rfc3339),
+            component,
+            error,
+        }
+    }
+}
+
+async fn upload_status(
+    TenantAuth(tenant): TenantAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UploadView>, ApiError> {
+    let upload = state
+        .store
+        .component_upload(&tenant.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("component upload `{id}`")))?;
+    Ok(Json(UploadView::from(&upload)))
 }
 
 async fn list(

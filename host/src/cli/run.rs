@@ -11,8 +11,8 @@ use clap::{ArgGroup, Args};
 use serde::Serialize;
 use sluice_runtime::{
     Call, Capabilities, CompileLimits, EgressPolicy, EgressRuleError, ExecuteError,
-    ExecutionContext, Limits, LoadError, LogRecord, MemoryLogSink, Metering, Outcome, Runtime,
-    RuntimeConfig, RuntimeError, StaticConfig, World,
+    ExecutionContext, Limits, LoadError, LoadOrigin, LogRecord, MemoryLogSink, Metering, Outcome,
+    Runtime, RuntimeConfig, RuntimeError, StaticConfig, World,
 };
 
 use super::byte_size::ByteSize;
@@ -154,6 +154,17 @@ pub struct RunArgs {
     /// with KiB, MiB or GiB; past it the component is refused as invalid.
     #[arg(long, value_name = "BYTES", help_heading = LIMITS, default_value_t = ByteSize(2 << 30))]
     pub compile_memory: ByteSize,
+
+    /// Where compiled components are kept between runs, so a component compiles once
+    /// (a JavaScript or Python runtime takes seconds) [default: $XDG_CACHE_HOME/sluice,
+    /// else ~/.cache/sluice].
+    #[arg(long, value_name = "DIR", env = "SLUICE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile the component anew and keep nothing (wins over --cache-dir and
+    /// SLUICE_CACHE_DIR).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -230,8 +241,8 @@ impl RunError {
                 | LoadError::WorldMismatch { .. }
                 | LoadError::Compile(_)
                 | LoadError::CompileLimit(_) => ExitStatus::Usage,
-                // No cache directory is configured, so these would be bugs in Sluice;
-                // a worker that cannot start is the host's problem.
+                // A cache directory that cannot be used, or a worker that cannot
+                // start, is the machine's problem, not the call's.
                 LoadError::Cache(_) | LoadError::NotCached(_) | LoadError::CompileWorker(_) => {
                     ExitStatus::Internal
                 }
@@ -284,6 +295,8 @@ struct ComponentInfo {
     /// sha256 of the component's bytes, as in the registry.
     hash: String,
     world: World,
+    /// Compiled now (and how long it took) or read from the artifact cache.
+    load: LoadOrigin,
 }
 
 /// Runs `sluice run`, reporting a failure to start on stderr.
@@ -347,12 +360,14 @@ async fn try_run(args: RunArgs) -> Result<ExitStatus, RunError> {
     let compile_limits = CompileLimits::default()
         .cpu_time(Duration::from_secs(args.compile_cpu_seconds))
         .memory_bytes(args.compile_memory.bytes());
-    let runtime = Runtime::new(
-        defaults
-            .max_concurrency(1)
-            .max_memory_bytes(ceiling)
-            .compiler(super::compile_worker::worker(compile_limits)),
-    )?;
+    let mut config = defaults
+        .max_concurrency(1)
+        .max_memory_bytes(ceiling)
+        .compiler(super::compile_worker::worker(compile_limits));
+    if let Some(dir) = cache_dir(&args) {
+        config = config.cache_dir(dir);
+    }
+    let runtime = Runtime::new(config)?;
     let component = runtime.load(&bytes).map_err(|source| RunError::Load {
         path: args.component.clone(),
         source,
@@ -378,6 +393,7 @@ async fn try_run(args: RunArgs) -> Result<ExitStatus, RunError> {
         component: ComponentInfo {
             hash: component.hash().to_hex(),
             world: component.world(),
+            load: component.origin(),
         },
         outcome: &report.outcome,
         metering: &report.metering,
@@ -526,4 +542,24 @@ mod tests {
     fn multi_line_messages_become_one_line() {
         assert_eq!(one_line("a\n  b\n\nc\n"), "a b c");
     }
+}
+
+/// The artifact cache of `sluice run`: `--cache-dir`, else the user's cache directory;
+/// none with `--no-cache` or when no home is known.
+fn cache_dir(args: &RunArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    if let Some(dir) = &args.cache_dir {
+        return Some(dir.clone());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|dir| !dir.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })?;
+    Some(base.join("sluice"))
 }

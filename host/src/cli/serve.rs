@@ -141,6 +141,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub oauth_refresh_every_ms: u64,
 
+    /// How long, in milliseconds, a component upload waits for its compile before it
+    /// is answered `202 Accepted` with an upload to follow
+    /// (`GET /v1/component-uploads/{id}`); the compile goes on either way. A client
+    /// that sends `Prefer: respond-async` is answered at once.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub upload_wait_ms: u64,
+
+    /// The engine of inline JavaScript code steps: the component built by
+    /// `runtime/code-engine/build.sh`. Without it, a definition with a `code` step is
+    /// refused at publish.
+    #[arg(long, value_name = "FILE", env = "SLUICE_CODE_ENGINE")]
+    pub code_engine: Option<PathBuf>,
+
     /// Length of "a minute" in milliseconds for retry delays and dedupe windows.
     /// For tests that compress time; leave it alone in production.
     #[arg(long, value_name = "MS", default_value_t = 60_000, hide = true)]
@@ -245,6 +258,8 @@ impl ServeArgs {
         config.oauth_refresh_margin = Duration::from_secs(self.oauth_refresh_margin_secs);
         config.oauth_refresh_every = (self.oauth_refresh_every_ms > 0)
             .then(|| Duration::from_millis(self.oauth_refresh_every_ms.max(10)));
+        config.upload_wait = Duration::from_millis(self.upload_wait_ms);
+        config.code_engine = self.code_engine.clone();
         config
     }
 }

@@ -18,6 +18,7 @@ pub mod signing_keys;
 pub mod sqlite;
 pub mod state;
 pub mod tenants;
+pub mod uploads;
 
 pub use components::ComponentStore;
 pub use customers::CustomerStore;
@@ -31,6 +32,7 @@ pub use schedules::ScheduleStore;
 pub use signing_keys::SigningKeyStore;
 pub use state::{QuotaExceeded, SharedStateStore};
 pub use tenants::TenantStore;
+pub use uploads::ComponentUploadStore;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +62,7 @@ pub trait Store:
     + SigningKeyStore
     + EmbedSettingsStore
     + EmbedSessionStore
+    + ComponentUploadStore
     + Send
     + Sync
     + 'static
@@ -79,6 +82,7 @@ impl<T> Store for T where
         + SigningKeyStore
         + EmbedSettingsStore
         + EmbedSessionStore
+        + ComponentUploadStore
         + Send
         + Sync
         + 'static

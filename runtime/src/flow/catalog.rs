@@ -272,6 +272,12 @@ pub trait ComponentCatalog: Send + Sync {
 
     /// The versions of `key` the catalog has, for error messages.
     fn versions(&self, key: &str) -> Vec<String>;
+
+    /// The engine that runs code steps (`runtime/code-engine`), when this host has one;
+    /// without it, a definition with a code step is refused.
+    fn code_engine(&self) -> Option<CatalogEntry> {
+        None
+    }
 }
 
 /// A file of a directory that [`MemoryCatalog::load_dir`] could not use.
@@ -288,12 +294,28 @@ pub struct SkippedFile {
 pub struct MemoryCatalog {
     entries: BTreeMap<(String, String), CatalogEntry>,
     skipped: Vec<SkippedFile>,
+    code_engine: Option<CatalogEntry>,
 }
 
 impl MemoryCatalog {
     /// An empty catalog.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes `component` (built from `runtime/code-engine`) the engine of code steps.
+    pub async fn set_code_engine(
+        &mut self,
+        runtime: &Runtime,
+        component: LoadedComponent,
+    ) -> Result<CatalogEntry, CatalogError> {
+        let manifest = read_manifest(runtime, &component).await?;
+        let entry = CatalogEntry {
+            component,
+            manifest: Arc::new(manifest),
+        };
+        self.code_engine = Some(entry.clone());
+        Ok(entry)
     }
 
     /// Adds a loaded component: calls its `manifest()` in a sandbox and indexes it by
@@ -397,6 +419,10 @@ impl ComponentCatalog for MemoryCatalog {
             .filter(|(k, _)| k == key)
             .map(|(_, version)| version.clone())
             .collect()
+    }
+
+    fn code_engine(&self) -> Option<CatalogEntry> {
+        self.code_engine.clone()
     }
 }
 

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod catalog;
+mod code_step;
 pub mod definition;
 pub mod executor;
 pub mod expression;
@@ -40,6 +41,7 @@ pub use catalog::{
     CatalogEntry, CatalogError, ComponentCatalog, ComponentManifest, InputSchema, MemoryCatalog,
     SkippedFile,
 };
+pub use code_step::check_code_steps;
 pub use definition::{
     BranchOnExpression, BranchOnValue, BreakLoop, CodeFlow, Complex, ComponentPin, Condition,
     ConfigVar, ConfigVarType, ConnectionTypeRef, DEFINITION_VERSION, DataSourceRef, Definition,
@@ -55,7 +57,7 @@ pub use executor::{
 pub use expression::{Expr, ExpressionError, Operator, compare};
 pub use keys::camel_case_key;
 pub use launcher::{FlowLaunch, FlowLauncher, Launched};
-pub use plan::{FlowPolicy, Plan};
+pub use plan::{CodeStepSource, FlowPolicy, Plan};
 pub use record::{
     AttemptRecord, ExecutionRecord, ExecutionStatus, FlowKind, FlowResponse, InputSummary,
     MemoryResultStore, RecordedValue, ResultStore, StepError, StepErrorKind, StepKind, StepRecord,
@@ -68,6 +70,6 @@ pub use scenario::{
 pub use schedule::{CronSchedule, ScheduleError, ScheduleSource};
 pub use state::ExecutionState;
 pub use validate::{
-    DEFAULT_MAX_STEP_RUNS, InvalidDefinition, TRIGGER_KEY, ValidationError, compile, compile_with,
-    validate, validate_with,
+    CODE_ENGINE_KEY, DEFAULT_MAX_STEP_RUNS, InvalidDefinition, MAX_CODE_BYTES, TRIGGER_KEY,
+    ValidationError, compile, compile_with, validate, validate_with,
 };

@@ -83,6 +83,11 @@ impl Plan {
             .collect()
     }
 
+    /// The integration's code steps, in definition order.
+    pub fn code_steps(&self) -> &[CodeStepSource] {
+        &self.inner.code_steps
+    }
+
     /// The component each pinned key resolved to: version and content hash. A
     /// published definition records these hashes.
     pub fn pins(&self) -> BTreeMap<String, (String, ContentHash)> {
@@ -104,6 +109,16 @@ pub(crate) struct IntegrationPlan {
     pub components: BTreeMap<String, CatalogEntry>,
     pub config_vars: Vec<ConfigVarPlan>,
     pub flows: Vec<FlowPlan>,
+    pub code_steps: Vec<CodeStepSource>,
+}
+
+/// A code step's source and where it is in the definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeStepSource {
+    /// `flows[0].steps[2].code`.
+    pub path: String,
+    /// The JavaScript function.
+    pub code: String,
 }
 
 impl IntegrationPlan {

@@ -37,6 +37,7 @@ pub fn definition_schema() -> Value {
         .collect();
     let step_kinds = [
         "action",
+        "code",
         "branchOnValue",
         "branchOnExpression",
         "loopOverItems",
@@ -214,6 +215,11 @@ pub fn definition_schema() -> Value {
                         "description": "`component.action`",
                         "type": "string",
                         "pattern": "^[^.]+\\..+$"
+                    },
+                    "code": {
+                        "description": "A JavaScript function `(context, stepResults) => result`, run by the server's code engine (docs/flows.md, Code steps).",
+                        "type": "string",
+                        "minLength": 1
                     },
                     "inputs": {"$ref": "#/$defs/inputs"},
                     "errorConfig": {"$ref": "#/$defs/errorConfig"},
@@ -600,6 +606,11 @@ mod tests {
                 }),
                 error_config: Some(ErrorConfig::default()),
                 ..step("g")
+            },
+            Step {
+                code: Some("(context, stepResults) => ({ data: 1 })".into()),
+                error_config: Some(ErrorConfig::default()),
+                ..step("h")
             },
         ];
         Definition {

@@ -19,6 +19,8 @@ const PROFILE: &str = "guest";
 #[error("cannot build the example guests: {0}")]
 pub struct GuestBuildError(String);
 
+pub mod code_engine;
+
 fn workspace_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }

@@ -100,7 +100,14 @@ pub async fn setup() -> Setup {
 }
 
 pub async fn setup_with(edit: impl FnOnce(EngineOptions) -> EngineOptions) -> Setup {
-    let runtime = runtime();
+    setup_on(runtime(), edit).await
+}
+
+/// [`setup_with`] on a runtime of the test's own (one with an artifact cache, say).
+pub async fn setup_on(
+    runtime: Runtime,
+    edit: impl FnOnce(EngineOptions) -> EngineOptions,
+) -> Setup {
     let catalog = catalog(&runtime).await;
     let sleeper = Arc::new(RecordingSleeper::default());
     let results = Arc::new(MemoryResultStore::new());

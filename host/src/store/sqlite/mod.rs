@@ -15,6 +15,7 @@ mod schedules;
 mod signing_keys;
 mod state;
 mod tenants;
+mod uploads;
 mod versions;
 mod writer;
 
@@ -73,6 +74,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("015_oauth", include_str!("migrations/015_oauth.sql")),
     ("016_embed", include_str!("migrations/016_embed.sql")),
+    (
+        "017_component_uploads",
+        include_str!("migrations/017_component_uploads.sql"),
+    ),
 ];
 
 /// Connections in the pool: SQLite serializes writers anyway; a few readers run

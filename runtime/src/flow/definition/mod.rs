@@ -332,9 +332,9 @@ pub struct CodeFlow {
     pub component: String,
 }
 
-/// One step. Exactly one of `action`, `branchOnValue`, `branchOnExpression`,
-/// `loopOverItems`, `loopNTimes`, `breakLoop` and `stopExecution` is set; the
-/// validator reports anything else.
+/// One step. Exactly one of `action`, `code`, `branchOnValue`, `branchOnExpression`,
+/// `loopOverItems`, `loopNTimes`, `breakLoop`, `stopExecution` and `invokeFlow` is
+/// set; the validator reports anything else.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Step {
@@ -350,6 +350,14 @@ pub struct Step {
     /// `component.action`, the component pinned in `components`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// An inline JavaScript function, `(context, stepResults) => result` (it may be
+    /// `async`), run by the host's code engine under the step's limits. `stepResults`
+    /// holds `{results}` of every step before it (`stepResults.trigger.results.body`)
+    /// and `{currentItem, index}` of the loops around it; a returned `{data}` is the
+    /// step's result, with the state scopes returned beside it written
+    /// (`{data, instanceState: {cursor: 3}}`); anything else returned is the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// Inputs of an action step, by input name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, Input>,

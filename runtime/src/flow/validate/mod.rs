@@ -7,6 +7,7 @@
 
 mod actions;
 mod branches;
+mod code;
 mod flows;
 mod integration;
 mod loops;
@@ -27,6 +28,7 @@ use super::definition::{ConfigVarType, DEFINITION_VERSION, Definition, FlowEvent
 use super::keys::{camel_case_key, check_step_key};
 use super::plan::{IntegrationPlan, Plan};
 
+pub use code::{CODE_ENGINE_KEY, MAX_CODE_BYTES};
 pub(crate) use step_cap::loop_count;
 pub(crate) use triggers::{response_headers, response_status};
 
@@ -243,6 +245,8 @@ struct Compiler<'a> {
     current_flow: String,
     /// The engine's cap on step runs per execution, which loops are checked against.
     max_step_runs: usize,
+    /// Every code step's source, for the engine's syntax check at publish time.
+    code_steps: Vec<super::plan::CodeStepSource>,
 }
 
 impl<'a> Compiler<'a> {
@@ -256,6 +260,7 @@ impl<'a> Compiler<'a> {
             config_types: HashMap::new(),
             flow_events: HashMap::new(),
             current_flow: String::new(),
+            code_steps: Vec::new(),
         }
     }
 
@@ -326,6 +331,7 @@ impl<'a> Compiler<'a> {
                 components,
                 config_vars,
                 flows,
+                code_steps: self.code_steps,
             }),
         }))
     }

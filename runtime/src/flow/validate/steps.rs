@@ -69,6 +69,7 @@ impl Compiler<'_> {
             .unwrap_or_default();
         let kinds: Vec<&str> = [
             ("action", step.action.is_some()),
+            ("code", step.code.is_some()),
             ("branchOnValue", step.branch_on_value.is_some()),
             ("branchOnExpression", step.branch_on_expression.is_some()),
             ("loopOverItems", step.loop_over_items.is_some()),
@@ -84,8 +85,9 @@ impl Compiler<'_> {
             self.error(
                 path,
                 if kinds.is_empty() {
-                    "a step needs one of `action`, `branchOnValue`, `branchOnExpression`, \
-                     `loopOverItems`, `loopNTimes`, `breakLoop`, `stopExecution` or `invokeFlow`"
+                    "a step needs one of `action`, `code`, `branchOnValue`, \
+                     `branchOnExpression`, `loopOverItems`, `loopNTimes`, `breakLoop`, \
+                     `stopExecution` or `invokeFlow`"
                         .to_string()
                 } else {
                     format!(
@@ -112,10 +114,10 @@ impl Compiler<'_> {
                      own block",
                 );
             }
-            if step.error_config.is_some() && step.invoke_flow.is_none() {
+            if step.error_config.is_some() && step.invoke_flow.is_none() && step.code.is_none() {
                 self.error(
                     format!("{path}.errorConfig"),
-                    "`errorConfig` applies to action steps only (and `invokeFlow` steps)",
+                    "`errorConfig` applies to action, code and `invokeFlow` steps only",
                 );
             }
         }
@@ -123,6 +125,8 @@ impl Compiler<'_> {
         scope.running.push(key.clone());
         let node = if let Some(action) = &step.action {
             self.action(path, step, action, slot, key_arc, scope)
+        } else if let Some(code) = &step.code {
+            self.code_step(path, step, code, slot, key_arc, scope)
         } else if let Some(branch) = &step.branch_on_value {
             self.branch_on_value(path, &key, slot, key_arc, branch, scope)
         } else if let Some(branch) = &step.branch_on_expression {
