@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 pub mod js;
+pub mod python;
 
 const TARGET: &str = "wasm32-wasip2";
 /// The cargo profile guests build with (see the root `Cargo.toml`).
