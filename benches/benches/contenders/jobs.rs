@@ -52,6 +52,20 @@ impl Guest {
         })
     }
 
+    /// Builds the guest's component (npm or a Python venv the first time); `None` for
+    /// the Rust `hello`, which the suite builds as an example.
+    fn build(self) -> Result<Option<std::path::PathBuf>, String> {
+        use sluice_runtime::guest_build::{code_engine, js, python};
+        let guests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guests");
+        let built = match self {
+            Guest::Rust => return Ok(None),
+            Guest::TypeScript => js::build_js_project(guests.join("echo-ts")),
+            Guest::Python => python::build_python_component(guests.join("echo-py")),
+            Guest::CodeStep => code_engine::code_engine(),
+        };
+        built.map(Some).map_err(|err| err.to_string())
+    }
+
     /// The action called and its input.
     fn call(self) -> (String, String) {
         match self {
@@ -185,8 +199,15 @@ pub fn measure_guest(
     decommit_batch: Option<usize>,
     component: Option<&str>,
 ) -> Result<Value, String> {
-    let bytes = match component {
-        Some(path) => std::fs::read(path).map_err(|err| format!("cannot read {path}: {err}"))?,
+    let built = match (component, Guest::of(name)) {
+        (Some(path), _) => Some(std::path::PathBuf::from(path)),
+        (None, Some(guest)) => guest.build()?,
+        (None, None) => None,
+    };
+    let bytes = match &built {
+        Some(path) => {
+            std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?
+        }
         None => sluice_benches::example_bytes("hello")?,
     };
     let started = Instant::now();
@@ -250,7 +271,7 @@ pub fn measure_guest(
                 format!(
                     "sluice-runtime on wasmtime {wasmtime}, {:?} allocator, {}",
                     sluice.runtime.allocator(),
-                    if component.is_some() { &size } else { &hello }
+                    if built.is_some() { &size } else { &hello }
                 ),
             )
         }

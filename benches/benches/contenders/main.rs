@@ -10,8 +10,9 @@
 //!     (`--decommit-batch N`: an experiment with the pool's `decommit_batch_size`).
 //!   - `bwrap --program PATH`: a process per execution under `bwrap --unshare-all`
 //!     (see `process.rs`).
-//!   - `sluice-ts|sluice-py|sluice-code --component PATH`: the same job in a TypeScript
-//!     guest, a Python guest, or an inline code step run by the code engine at PATH.
+//!   - `sluice-ts|sluice-py|sluice-code [--component PATH]`: the same job in a TypeScript
+//!     guest (`benches/guests/echo-ts`), a Python guest (`benches/guests/echo-py`), or an
+//!     inline code step run by the code engine, each built when no PATH is given.
 //! - `cold [--upload-samples N] [--restart-samples N]`: the truly cold paths of Sluice
 //!   for `hello`, `github` and the multi-megabyte `benches/guests/large`, each sample
 //!   in a new process (`cold.rs`); one JSON line per component and path.
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: contenders contender (sluice|floor [--decommit-batch N]|bwrap --program PATH|sluice-ts --component PATH|sluice-py --component PATH|sluice-code --component PATH) [--warmup N] [--samples N] [--seconds S] [--threads 1,2]
+const USAGE: &str = "usage: contenders contender (sluice|floor [--decommit-batch N]|bwrap --program PATH|sluice-ts|sluice-py|sluice-code [--component PATH]) [--warmup N] [--samples N] [--seconds S] [--threads 1,2]
        contenders cold [--upload-samples N] [--restart-samples N]
        contenders cold-child (upload|restart) --component PATH --cache DIR --call CALL [--hash HEX] [--spawned-at NS]
        contenders inflight [--executions N]
@@ -67,10 +68,11 @@ fn run(args: Vec<String>) -> Result<(), String> {
             let line = match name.as_str() {
                 "sluice" if options.is_empty() => jobs::measure(name, &protocol, None)?,
                 "sluice-ts" | "sluice-py" | "sluice-code" => match options {
+                    [] => jobs::measure_guest(name, &protocol, None, None)?,
                     [flag, path] if flag == "--component" => {
                         jobs::measure_guest(name, &protocol, None, Some(path))?
                     }
-                    _ => return Err(format!("{name} needs --component PATH\n{USAGE}")),
+                    _ => return Err(format!("unknown {name} options {options:?}\n{USAGE}")),
                 },
                 "floor" => match options {
                     [] => jobs::measure(name, &protocol, None)?,
