@@ -10,11 +10,12 @@ mod support;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
-use sluice_fakes::scenario::{GITHUB_SECRET, REPO, SyncDriver, run_sync_scenario};
-use sluice_fakes::{FakeGithub, FakeZendesk, WebhookEvent};
+use sluice_fakes::scenario::{GITHUB_SECRET, REPO, run_sync_scenario};
+use sluice_fakes::{FakeGithub, FakeZendesk};
 use sluice_runtime::guest_build::js::js_example;
 use sluice_runtime::guest_build::python::python_example;
-use support::{Client, Server, deliver, execution_id_of, webhook_url};
+use support::sync::HttpDriver;
+use support::{Client, Server};
 
 const GITHUB_TOKEN: &str = "gh-token";
 const ZENDESK_TOKEN: &str = "zd-token";
@@ -41,63 +42,6 @@ async fn upload_following(client: &Client, bytes: Vec<u8>) -> Value {
         }
     }
     panic!("the upload at {location} is still compiling");
-}
-
-struct HttpDriver<'a> {
-    client: &'a Client,
-    deploy: Value,
-    instance: Mutex<Option<Value>>,
-}
-
-impl HttpDriver<'_> {
-    fn instance(&self) -> Value {
-        self.instance.lock().unwrap().clone().expect("deployed")
-    }
-
-    async fn send(&self, flow: &str, event: WebhookEvent) -> Result<(), String> {
-        let reply = deliver(
-            &webhook_url(&self.instance(), flow),
-            &event.headers,
-            event.body,
-        )
-        .await;
-        let Some(id) = execution_id_of(&reply).filter(|_| reply.status == 202) else {
-            return Err(format!("not queued: {} {}", reply.status, reply.text));
-        };
-        let execution = self.client.finished_execution(&id).await;
-        if execution["status"] != "succeeded" {
-            return Err(format!("execution {id}: {execution}"));
-        }
-        Ok(())
-    }
-}
-
-impl SyncDriver for HttpDriver<'_> {
-    async fn deploy(&self) -> Result<(), String> {
-        let reply = self.client.post("/v1/instances", &self.deploy).await;
-        if reply.status != 201 || reply.body["status"] != "deployed" {
-            return Err(format!("{}: {}", reply.status, reply.text));
-        }
-        *self.instance.lock().unwrap() = Some(reply.body);
-        Ok(())
-    }
-
-    async fn github(&self, event: WebhookEvent) -> Result<(), String> {
-        self.send("githubEvents", event).await
-    }
-
-    async fn zendesk(&self, event: WebhookEvent) -> Result<(), String> {
-        self.send("zendeskEvents", event).await
-    }
-
-    async fn remove(&self) -> Result<(), String> {
-        let id = self.instance()["id"].as_str().unwrap().to_string();
-        let reply = self.client.delete(&format!("/v1/instances/{id}")).await;
-        if reply.status != 200 {
-            return Err(format!("{}: {}", reply.status, reply.text));
-        }
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -316,7 +316,7 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "error config on a control step",
             steps("      - key: l\n        errorConfig: {errorHandlerType: ignore}\n        loopNTimes: {count: 1, steps: [{key: a, action: hello.echo}]}\n"),
             "flows[0].steps[0].errorConfig",
-            "`errorConfig` applies to action steps only",
+            "`errorConfig` applies to action, code and `invokeFlow` steps only",
         ),
         (
             "duplicate branch names",

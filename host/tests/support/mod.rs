@@ -11,6 +11,7 @@ use serde_json::Value;
 
 pub mod holding_sink;
 pub mod hostile;
+pub mod sync;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
