@@ -509,6 +509,26 @@ fn one_line(message: &str) -> String {
         .join(" ")
 }
 
+/// The artifact cache of `sluice run`: `--cache-dir`, else the user's cache directory;
+/// none with `--no-cache` or when no home is known.
+fn cache_dir(args: &RunArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    if let Some(dir) = &args.cache_dir {
+        return Some(dir.clone());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|dir| !dir.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })?;
+    Some(base.join("sluice"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,24 +562,4 @@ mod tests {
     fn multi_line_messages_become_one_line() {
         assert_eq!(one_line("a\n  b\n\nc\n"), "a b c");
     }
-}
-
-/// The artifact cache of `sluice run`: `--cache-dir`, else the user's cache directory;
-/// none with `--no-cache` or when no home is known.
-fn cache_dir(args: &RunArgs) -> Option<PathBuf> {
-    if args.no_cache {
-        return None;
-    }
-    if let Some(dir) = &args.cache_dir {
-        return Some(dir.clone());
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|dir| !dir.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
-        })?;
-    Some(base.join("sluice"))
 }
