@@ -11,5 +11,5 @@ component = Component("echo-py", "0.1.0", label="Echo",
 
 @component.action("echo", label="Echo", description="Returns the input.")
 def echo(ctx: Context, input: dict) -> dict:
-    ctx.log.info("echo", {"bytes": len(json.dumps(input))})
+    ctx.log.info("echo", fields={"bytes": len(json.dumps(input))})
     return input
