@@ -953,7 +953,9 @@ async fn an_upload_the_server_did_not_finish_fails_at_the_next_start() {
         .await
         .expect("upload");
     drop(state);
-    let state = sluice::app::AppState::open(config).await.expect("reopen");
+    let state = sluice::app::AppState::open(config.clone())
+        .await
+        .expect("reopen");
     let row = state
         .store
         .component_upload(&tenant.id, &upload.id)
@@ -967,4 +969,36 @@ async fn an_upload_the_server_did_not_finish_fails_at_the_next_start() {
         }
         other => panic!("expected a failed upload, got {other:?}"),
     }
+    // Retention deletes finished uploads past it, and keeps those still compiling.
+    let compiling = state
+        .store
+        .create_upload(&tenant.id, 10, "01")
+        .await
+        .expect("upload");
+    drop(state);
+    let mut config = config;
+    config.retention = std::time::Duration::ZERO;
+    let state = sluice::app::AppState::open(config).await.expect("reopen");
+    // Reopening failed `compiling` too; a new one stays.
+    let fresh = state
+        .store
+        .create_upload(&tenant.id, 10, "02")
+        .await
+        .expect("upload");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    sluice::retention::sweep(&state).await;
+    for gone in [&upload.id, &compiling.id] {
+        let row = state
+            .store
+            .component_upload(&tenant.id, gone)
+            .await
+            .expect("read");
+        assert!(row.is_none(), "{row:?}");
+    }
+    let kept = state
+        .store
+        .component_upload(&tenant.id, &fresh.id)
+        .await
+        .expect("read");
+    assert!(kept.is_some());
 }

@@ -68,6 +68,9 @@ pub trait ComponentUploadStore: Send + Sync {
         tenant: &str,
         id: &str,
     ) -> Result<Option<ComponentUpload>, StoreError>;
+    /// Deletes the uploads that finished before `cutoff_ms` (milliseconds since the
+    /// epoch); returns how many. Uploads still compiling are kept.
+    async fn delete_uploads_finished_before(&self, cutoff_ms: i64) -> Result<u64, StoreError>;
     /// Fails every upload still `compiling` with `message`: at start-up, the compiles
     /// of a host that stopped will never finish. Returns how many were failed.
     async fn fail_unfinished_uploads(&self, message: &str) -> Result<u64, StoreError>;

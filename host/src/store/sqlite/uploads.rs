@@ -145,6 +145,20 @@ impl ComponentUploadStore for SqliteStore {
         .await
     }
 
+    async fn delete_uploads_finished_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        self.interact(move |connection| {
+            let deleted = connection
+                .execute(
+                    "DELETE FROM component_uploads
+                     WHERE status != 'compiling' AND finished_ms < ?1",
+                    params![cutoff_ms],
+                )
+                .map_err(sql)?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
     async fn fail_unfinished_uploads(&self, message: &str) -> Result<u64, StoreError> {
         let message = message.to_string();
         let finished = now_ms();
