@@ -574,3 +574,46 @@ fn the_step_run_cap_is_one_flag_of_validate_and_run() {
     );
     assert_eq!(code(&output), 64, "{}", stderr(&output));
 }
+
+/// `sluice flow run` runs code steps with the code engine found among the
+/// `--components` files, and says where to put it when it is missing.
+#[test]
+fn flow_run_finds_the_code_engine_among_the_components() {
+    let workspace = Workspace::new();
+    let definition = workspace.write(
+        "code.yaml",
+        "definitionVersion: 1\nname: Shape\nflows:\n  - key: shape\n    steps:\n      - key: shape\n        code: \"(context, stepResults) => ({ data: { title: stepResults.trigger.results.body.title.toUpperCase() } })\"\n",
+    );
+    let payload = workspace.write("payload.json", r#"{"title": "gh-13"}"#);
+    let components = workspace.components();
+    let args = [
+        "flow",
+        "run",
+        definition.as_str(),
+        "--payload",
+        payload.as_str(),
+        "--components",
+        components.as_str(),
+        "--json",
+    ];
+    let output = sluice(&args, b"");
+    assert_ne!(code(&output), 0, "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("among the --components files"),
+        "{}",
+        stdout(&output)
+    );
+
+    let engine = sluice_runtime::guest_build::code_engine::code_engine()
+        .unwrap_or_else(|err| panic!("{err}"));
+    std::fs::copy(
+        &engine,
+        workspace.path("components").join("sluice-code.wasm"),
+    )
+    .expect("copy the engine");
+    let output = sluice(&args, b"");
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let record = json_out(&output);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert!(record.to_string().contains("GH-13"), "{record}");
+}

@@ -319,7 +319,8 @@ impl MemoryCatalog {
     }
 
     /// Adds a loaded component: calls its `manifest()` in a sandbox and indexes it by
-    /// key and version.
+    /// key and version. The code-step engine (key `sluice-code`) also becomes the
+    /// catalog's code engine, so a directory holding it runs code steps.
     pub async fn add(
         &mut self,
         runtime: &Runtime,
@@ -342,6 +343,9 @@ impl MemoryCatalog {
             component,
             manifest: Arc::new(manifest),
         };
+        if entry.manifest.key == crate::flow::CODE_ENGINE_KEY {
+            self.code_engine = Some(entry.clone());
+        }
         self.entries.insert(slot, entry.clone());
         Ok(entry)
     }

@@ -70,7 +70,8 @@ impl Compiler<'_> {
             self.error(
                 &code_path,
                 "this server has no code engine, so it cannot run code steps (its operator \
-                 starts it with `sluice serve --code-engine FILE`)",
+                 starts it with `sluice serve --code-engine FILE`; `sluice flow` finds it \
+                 among the --components files)",
             );
             return None;
         };
