@@ -40,7 +40,9 @@ pub struct Shared {
     /// on requests in flight counts across them.
     pub network: Arc<NetworkPolicy>,
     /// Per-tenant compile slots (`config.compile_concurrency_per_tenant`).
-    pub compile_slots: crate::registry::TenantCompileSlots,
+    pub compile_slots: crate::registry::TenantSlots,
+    /// Per-tenant uploads in progress (`registry::MAX_UPLOADS_IN_PROGRESS`).
+    pub upload_slots: crate::registry::TenantSlots,
     /// Refreshes OAuth tokens, one refresh per connection at a time.
     pub oauth: crate::oauth::Refresher,
     /// The engine of inline code steps (`config.code_engine`), compiled at start.
@@ -160,7 +162,7 @@ impl AppState {
                 network.allow_cidr(cidr)
             })?;
         let compile_slots =
-            crate::registry::TenantCompileSlots::new(config.compile_concurrency_per_tenant);
+            crate::registry::TenantSlots::new(config.compile_concurrency_per_tenant);
         let code_engine = match &config.code_engine {
             Some(path) => Some(load_code_engine(&runtime, path).await?),
             None => None,
@@ -177,6 +179,9 @@ impl AppState {
                 rate_limit,
                 network: Arc::new(network),
                 compile_slots,
+                upload_slots: crate::registry::TenantSlots::new(
+                    crate::registry::MAX_UPLOADS_IN_PROGRESS,
+                ),
                 oauth: crate::oauth::Refresher::default(),
                 code_engine,
             }),

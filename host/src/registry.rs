@@ -1,7 +1,7 @@
 //! The component registry: an upload is validated and compiled by the runtime, indexed
 //! under the key its manifest declares and numbered per key (identical bytes are the
 //! same version); [`load`] hands the rest of the host a compiled component. Every
-//! compile waits first for a slot of its tenant ([`TenantCompileSlots`]), then for a
+//! compile waits first for a slot of its tenant ([`TenantSlots`]), then for a
 //! host slot (the runtime's compile concurrency), and runs in the runtime's compile
 //! worker under CPU-time and memory limits. [`start_upload`] runs that off the request
 //! path: a compile that outlasts the caller's wait goes on, and its status is kept.
@@ -24,32 +24,46 @@ use crate::app::AppState;
 use crate::store::components::{CompileRecord, ComponentVersion, NewComponentVersion};
 use crate::store::uploads::{ComponentUpload, UploadStatus};
 
-/// Compiles each tenant may run at once. A tenant's compiles queue behind its own
-/// slots before they take a host slot, so one tenant uploading many slow components
-/// cannot occupy every host slot.
-pub struct TenantCompileSlots {
+/// Uploads a tenant may have in progress (compiling, or waiting for a compile slot),
+/// whether their client waits or not: each holds its bytes (up to the upload limit,
+/// 64 MiB by default) until its compile ends, so a client that answers nothing but
+/// `Prefer: respond-async` cannot make the host hold an unbounded number.
+pub const MAX_UPLOADS_IN_PROGRESS: usize = 4;
+
+/// Per-tenant slots: the compiles each tenant may run at once (a tenant's compiles
+/// queue behind its own slots before they take a host slot, so one tenant uploading
+/// many slow components cannot occupy every host slot), and the uploads it may have
+/// in progress ([`MAX_UPLOADS_IN_PROGRESS`]).
+pub struct TenantSlots {
     per_tenant: usize,
     tenants: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
-impl TenantCompileSlots {
+impl TenantSlots {
     pub fn new(per_tenant: usize) -> Self {
-        TenantCompileSlots {
+        TenantSlots {
             per_tenant: per_tenant.max(1),
             tenants: Mutex::new(HashMap::new()),
         }
     }
 
+    fn slots(&self, tenant: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            tenants
+                .entry(tenant.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant))),
+        )
+    }
+
+    /// One of `tenant`'s slots if one is free now.
+    pub fn try_acquire(&self, tenant: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots(tenant).try_acquire_owned().ok()
+    }
+
     /// Waits for one of `tenant`'s slots; the slot is free again when the permit drops.
     pub async fn acquire(&self, tenant: &str) -> tokio::sync::OwnedSemaphorePermit {
-        let slots = {
-            let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(
-                tenants
-                    .entry(tenant.to_string())
-                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant))),
-            )
-        };
+        let slots = self.slots(tenant);
         loop {
             // The semaphore is never closed; were it, waiting again is still right.
             if let Ok(permit) = Arc::clone(&slots).acquire_owned().await {
@@ -252,6 +266,12 @@ pub async fn start_upload(
     wait: Duration,
 ) -> Result<UploadAnswer, ApiError> {
     precheck(state, &bytes)?;
+    let in_progress = state.upload_slots.try_acquire(tenant).ok_or_else(|| {
+        ApiError::rate_limited(format!(
+            "{MAX_UPLOADS_IN_PROGRESS} uploads of this tenant are already compiling or \
+             waiting to; upload again when one has ended (GET /v1/component-uploads/{{id}})"
+        ))
+    })?;
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let hash = ContentHash::of(&bytes).to_hex();
     let record = state.store.create_upload(tenant, size, &hash).await?;
@@ -277,6 +297,7 @@ pub async fn start_upload(
         {
             tracing::error!(tenant = %task_tenant, upload = %id, error = %err, "could not record how an upload ended");
         }
+        drop(in_progress);
         // The caller may have stopped waiting; the status is in the store.
         let _ = done.send(result);
     });

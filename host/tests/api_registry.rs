@@ -935,6 +935,34 @@ async fn an_upload_compiles_off_the_request_path_and_reports_its_status() {
     assert_eq!(body["key"], "text");
 }
 
+/// A client that never waits cannot make the host hold more than four of its
+/// uploads (with their bytes) at once: the fifth is refused until one has ended.
+#[tokio::test]
+async fn uploads_in_progress_are_bounded_per_tenant() {
+    let server = Server::start();
+    let (a, b) = (&server.a, &server.b);
+    // Distinct components, each a compile of its own behind the tenant's one slot.
+    let mut followed = Vec::new();
+    for name in ["github", "zendesk", "text", "http"] {
+        let (status, location, body) = upload_async(&server, a, guest(name)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
+        followed.push(location);
+    }
+    let (status, _, body) = upload_async(&server, a, guest("sdk-demo")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(error_code(&body), "rate-limited");
+    assert!(error_message(&body).contains("4 uploads"), "{body}");
+    // Another tenant is not held back.
+    let (status, body) = server.upload(b, guest("hello")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for location in &followed {
+        let done = finished_upload(&server, a, location).await;
+        assert_eq!(done["status"], "ready", "{done}");
+    }
+    let (status, body) = server.upload(a, guest("sdk-demo")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 #[tokio::test]
 async fn an_upload_the_server_did_not_finish_fails_at_the_next_start() {
     let dir = tempfile::tempdir().expect("temp dir");
