@@ -90,9 +90,10 @@ async fn load_code_engine(
         .await
         .map_err(|err| failed(err.to_string()))?
         .map_err(|err| failed(err.to_string()))?;
-    let manifest = sluice_runtime::flow::catalog::read_manifest(runtime, &component)
+    let entry = sluice_runtime::flow::CatalogEntry::read(runtime, component)
         .await
         .map_err(|err| failed(err.to_string()))?;
+    let manifest = &entry.manifest;
     if manifest.key != sluice_runtime::flow::CODE_ENGINE_KEY
         || !manifest.actions.contains_key("run")
         || !manifest.actions.contains_key("check")
@@ -104,10 +105,7 @@ async fn load_code_engine(
             sluice_runtime::flow::CODE_ENGINE_KEY
         )));
     }
-    Ok(sluice_runtime::flow::CatalogEntry {
-        component,
-        manifest: Arc::new(manifest),
-    })
+    Ok(entry)
 }
 
 impl AppState {

@@ -123,7 +123,19 @@ flows:
 "#;
 
 fn run(workspace: &Workspace, flow: &str, payload: Value, extra: &[&str]) -> Output {
-    let definition = workspace.write("flow.yaml", DEFINITION);
+    let mut args = vec!["--flow", flow];
+    args.extend_from_slice(extra);
+    run_definition(workspace, DEFINITION, payload, &args)
+}
+
+/// `sluice flow run` of `definition` with `payload`, against the workspace's components.
+fn run_definition(
+    workspace: &Workspace,
+    definition: &str,
+    payload: Value,
+    extra: &[&str],
+) -> Output {
+    let definition = workspace.write("flow.yaml", definition);
     let payload = workspace.write("payload.json", &payload.to_string());
     let components = workspace.components();
     let mut args = vec![
@@ -134,8 +146,6 @@ fn run(workspace: &Workspace, flow: &str, payload: Value, extra: &[&str]) -> Out
         payload.as_str(),
         "--components",
         components.as_str(),
-        "--flow",
-        flow,
     ];
     args.extend_from_slice(extra);
     sluice(&args, b"")
@@ -580,23 +590,9 @@ fn the_step_run_cap_is_one_flag_of_validate_and_run() {
 #[test]
 fn flow_run_finds_the_code_engine_among_the_components() {
     let workspace = Workspace::new();
-    let definition = workspace.write(
-        "code.yaml",
-        "definitionVersion: 1\nname: Shape\nflows:\n  - key: shape\n    steps:\n      - key: shape\n        code: \"(context, stepResults) => ({ data: { title: stepResults.trigger.results.body.title.toUpperCase() } })\"\n",
-    );
-    let payload = workspace.write("payload.json", r#"{"title": "gh-13"}"#);
-    let components = workspace.components();
-    let args = [
-        "flow",
-        "run",
-        definition.as_str(),
-        "--payload",
-        payload.as_str(),
-        "--components",
-        components.as_str(),
-        "--json",
-    ];
-    let output = sluice(&args, b"");
+    let definition = "definitionVersion: 1\nname: Shape\nflows:\n  - key: shape\n    steps:\n      - key: shape\n        code: \"(context, stepResults) => ({ data: { title: stepResults.trigger.results.body.title.toUpperCase() } })\"\n";
+    let payload = json!({"title": "gh-13"});
+    let output = run_definition(&workspace, definition, payload.clone(), &["--json"]);
     assert_ne!(code(&output), 0, "{}", stdout(&output));
     assert!(
         stdout(&output).contains("among the --components files"),
@@ -611,7 +607,7 @@ fn flow_run_finds_the_code_engine_among_the_components() {
         workspace.path("components").join("sluice-code.wasm"),
     )
     .expect("copy the engine");
-    let output = sluice(&args, b"");
+    let output = run_definition(&workspace, definition, payload, &["--json"]);
     assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
     let record = json_out(&output);
     assert_eq!(record["status"], "succeeded", "{record}");

@@ -263,6 +263,17 @@ impl std::fmt::Debug for CatalogEntry {
     }
 }
 
+impl CatalogEntry {
+    /// `component` with the manifest it declares (its `manifest()` called in a sandbox).
+    pub async fn read(runtime: &Runtime, component: LoadedComponent) -> Result<Self, CatalogError> {
+        let manifest = read_manifest(runtime, &component).await?;
+        Ok(CatalogEntry {
+            component,
+            manifest: Arc::new(manifest),
+        })
+    }
+}
+
 /// Resolves the components a definition pins. A host backs this with its registry;
 /// lookups are synchronous, so a host resolves (and loads) what a definition needs
 /// before validating it.
@@ -309,11 +320,7 @@ impl MemoryCatalog {
         runtime: &Runtime,
         component: LoadedComponent,
     ) -> Result<CatalogEntry, CatalogError> {
-        let manifest = read_manifest(runtime, &component).await?;
-        let entry = CatalogEntry {
-            component,
-            manifest: Arc::new(manifest),
-        };
+        let entry = CatalogEntry::read(runtime, component).await?;
         self.code_engine = Some(entry.clone());
         Ok(entry)
     }
@@ -326,23 +333,19 @@ impl MemoryCatalog {
         runtime: &Runtime,
         component: LoadedComponent,
     ) -> Result<CatalogEntry, CatalogError> {
-        let manifest = read_manifest(runtime, &component).await?;
-        let slot = (manifest.key.clone(), manifest.version.clone());
+        let entry = CatalogEntry::read(runtime, component).await?;
+        let slot = (entry.manifest.key.clone(), entry.manifest.version.clone());
         if let Some(existing) = self.entries.get(&slot) {
-            if existing.component.hash() == component.hash() {
+            if existing.component.hash() == entry.component.hash() {
                 return Ok(existing.clone());
             }
             return Err(CatalogError::Duplicate {
                 key: slot.0,
                 version: slot.1,
                 first: existing.component.hash().to_hex(),
-                second: component.hash().to_hex(),
+                second: entry.component.hash().to_hex(),
             });
         }
-        let entry = CatalogEntry {
-            component,
-            manifest: Arc::new(manifest),
-        };
         if entry.manifest.key == crate::flow::CODE_ENGINE_KEY {
             self.code_engine = Some(entry.clone());
         }
