@@ -132,6 +132,20 @@ async fn a_syntax_error_is_found_before_anything_runs() {
     let fine = code_flow("() => 1");
     let errors = check_code_steps(&setup.runtime, &engine, setup.plan(&fine).code_steps()).await;
     assert!(errors.is_empty(), "{errors:?}");
+    // Several steps are checked in one call, each error at its own step.
+    let several = definition(
+        "flows:\n  - key: many\n    steps:\n      - {key: good, code: \"() => 1\"}\n      - {key: bad, code: \"() => {\"}\n      - {key: fine, code: \"(c, s) => s.good.results\"}\n",
+    );
+    let plan = setup.plan(&several);
+    assert_eq!(plan.code_steps().len(), 3);
+    let errors = check_code_steps(&setup.runtime, &engine, plan.code_steps()).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "flows[0].steps[1].code");
+    assert!(
+        errors[0].message.contains("syntax error"),
+        "{}",
+        errors[0].message
+    );
 }
 
 #[tokio::test]

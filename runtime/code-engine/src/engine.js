@@ -34,8 +34,15 @@ const MANIFEST = JSON.stringify({
       },
     },
     check: {
-      display: { label: "Check", description: "Compiles the step's function without running it." },
-      inputs: { type: "object", required: ["code"], properties: { code: { type: "string" } } },
+      display: {
+        label: "Check",
+        description: "Compiles every step's function without running it; returns each one's error or null.",
+      },
+      inputs: {
+        type: "object",
+        required: ["sources"],
+        properties: { sources: { type: "array", items: { type: "string" } } },
+      },
     },
   },
 });
@@ -240,6 +247,24 @@ async function run(ctx, input) {
   return output(returned);
 }
 
+// Every source of a definition in one call, so a publish costs one sandbox whatever
+// the number of code steps: an array of the syntax error of each source, or null.
+function check(input) {
+  const { sources } = parseInput(input);
+  if (!Array.isArray(sources)) {
+    throw new StepError("invalid-input", "`sources` must be an array of code steps' sources");
+  }
+  const errors = sources.map((code) => {
+    try {
+      compile(code);
+      return null;
+    } catch (error) {
+      return error instanceof StepError ? error.val : describe(error);
+    }
+  });
+  return { data: { tag: "json", val: JSON.stringify(errors) }, headers: [] };
+}
+
 function unsupported() {
   throw fatal("the code engine has only the `run` and `check` actions");
 }
@@ -249,10 +274,7 @@ export const connector = {
     return MANIFEST;
   },
   async runAction(ctx, action, input) {
-    if (action === "check") {
-      compile(parseInput(input).code);
-      return { data: { tag: "json", val: "null" }, headers: [] };
-    }
+    if (action === "check") return check(input);
     if (action !== "run") unsupported();
     return run(ctx, input);
   },
